@@ -1,0 +1,1 @@
+"""The fedharness mock identity provider."""

@@ -1,0 +1,1 @@
+"""Mapping engines: how a real IdP turns directory groups into AWS attributes."""

@@ -1,0 +1,81 @@
+"""The simplest engine: an explicit table from group name to role ARNs."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from idp.errors import MappingError
+from idp.mapping.base import MappingInput, MappingResult, TraceStep
+from idp.saml.builder import RoleOrder, RolePair, SamlAttribute
+from idp.saml.constants import AwsAttribute
+
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
+
+
+class ExplicitMappingConfig(BaseModel):
+    """Group → role table, as many small IdP setups and hand-written SAML apps have it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider_name: str = Field(
+        "fedharness",
+        description="Name of the IAM SAML provider in each role's account; the provider ARN "
+        "of a role is arn:aws:iam::<role's account>:saml-provider/<provider_name>.",
+    )
+    role_order: Literal["role-first", "provider-first"] = Field(
+        "role-first", description="Order of the two ARNs inside each Role value.")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group name → role ARNs (or 'role-arn,provider-arn' pairs) its members get.",
+    )
+    users: dict[str, list[str]] = Field(
+        default_factory=dict, description="User name → role ARNs assigned to that user directly.")
+
+
+def _pair(entry: str, provider_name: str) -> RolePair:
+    if "," in entry:
+        first, second = (part.strip() for part in entry.split(",", 1))
+        role, provider = (first, second) if ":role/" in first else (second, first)
+        return RolePair(role, provider)
+    match = _ROLE_ARN.match(entry)
+    if match is None:
+        raise MappingError(f"not a role ARN: {entry!r}")
+    partition = entry.split(":")[1]
+    return RolePair(entry, f"arn:{partition}:iam::{match.group(1)}:saml-provider/{provider_name}")
+
+
+class ExplicitMapping:
+    """Give each user the roles listed for their groups (transitively) and for them by name."""
+
+    name = "explicit"
+
+    def __init__(self, config: ExplicitMappingConfig) -> None:
+        self.config = config
+        self.order = RoleOrder(config.role_order)
+
+    def map(self, subject: MappingInput) -> MappingResult:
+        """Return one Role attribute with every pair the table grants."""
+        pairs: list[RolePair] = []
+        trace: list[TraceStep] = []
+        sources = [(f"group {group}", self.config.groups.get(group)) for group in subject.groups]
+        sources.append((f"user {subject.user.name}", self.config.users.get(subject.user.name)))
+        for source, entries in sources:
+            if not entries:
+                continue
+            granted = [_pair(entry, self.config.provider_name) for entry in entries]
+            pairs.extend(pair for pair in granted if pair not in pairs)
+            trace.append(TraceStep(
+                rule=f"explicit: {source.split(' ', 1)[0]}s[{source.split(' ', 1)[1]!r}]",
+                matched=source,
+                produced=tuple(pair.value(self.order) for pair in granted),
+            ))
+        if not trace:
+            trace.append(TraceStep(rule="explicit", matched="no group of the user is in the table"))
+        attributes: tuple[SamlAttribute, ...] = ()
+        if pairs:
+            attributes = (SamlAttribute(AwsAttribute.ROLE,
+                                        tuple(pair.value(self.order) for pair in pairs)),)
+        return MappingResult(attributes=attributes, trace=tuple(trace))
