@@ -1,0 +1,1 @@
+"""Scenario files, the runner, the ``fedharness`` command line and the pytest plugin."""
