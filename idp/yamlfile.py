@@ -1,0 +1,446 @@
+"""YAML files that remember where each value came from, and pydantic errors as ``file:line: ...``.
+
+Admins edit these files by hand, so every mistake must point at a line: syntax errors, duplicate
+keys (which PyYAML silently accepts, keeping the last one) and schema errors alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from idp.errors import IdpError
+
+M = TypeVar("M", bound=BaseModel)
+
+LocPath = Sequence[Hashable]
+"""A location in a YAML document: mapping keys and sequence indexes from the root."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_KEY = re.compile(r"[\w-]+")
+
+
+class ConfigError(IdpError):
+    """A configuration file cannot be read or is wrong; ``str()`` is ``file:line: message``."""
+
+    code = "config_error"
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.path}: {self.message}"
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class UnreadableFileError(ConfigError):
+    """The file cannot be opened or is not UTF-8 text."""
+
+    code = "unreadable_file"
+
+
+class YamlSyntaxError(ConfigError):
+    """The file is not well-formed YAML."""
+
+    code = "yaml_syntax"
+
+
+class DuplicateKeyError(ConfigError):
+    """A mapping names the same key twice."""
+
+    code = "duplicate_key"
+
+
+class SchemaError(ConfigError):
+    """The YAML is well-formed but does not fit the expected schema."""
+
+    code = "schema"
+
+
+@dataclass(eq=False)
+class _Marks:
+    """Lines of one YAML node and of its children (keys or items), 1-based."""
+
+    line: int
+    children: dict[Hashable, tuple[int, _Marks]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedYaml:
+    """A parsed YAML file: plain data plus the line of every key and item."""
+
+    path: Path
+    data: Any
+    _marks: _Marks | None = field(default=None, repr=False, compare=False)
+
+    def locate(self, loc: LocPath) -> tuple[tuple[Hashable, ...], int | None]:
+        """Return the longest prefix of ``loc`` present in the file and its line."""
+        marks = self._marks
+        if marks is None:
+            return (), None
+        found: list[Hashable] = []
+        line: int | None = marks.line
+        for element in loc:
+            try:
+                child = marks.children.get(element)
+            except TypeError:
+                child = None
+            if child is None:
+                break
+            line, marks = child
+            found.append(element)
+        return tuple(found), line
+
+    def line_of(self, loc: LocPath) -> int | None:
+        """Return the line of ``loc``, or of its deepest part present in the file."""
+        return self.locate(loc)[1]
+
+    def has(self, loc: LocPath) -> bool:
+        """Tell whether every part of ``loc`` is present in the file."""
+        return len(self.locate(loc)[0]) == len(loc) and self._marks is not None
+
+    def at(self, loc: LocPath) -> Any:
+        """Return the data at ``loc``; a missing part raises SchemaError at the nearest line."""
+        current = self.data
+        for depth, element in enumerate(loc):
+            if not _contains(current, element):
+                where = format_location(self.data, loc[: depth + 1])
+                raise SchemaError(self.path, self.line_of(loc), f"{where}: missing")
+            current = current[element]
+        return current
+
+
+def load_yaml(path: Path) -> LoadedYaml:
+    """Read one YAML document from ``path``, keeping lines; refuse duplicate keys."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UnreadableFileError(
+            path, line, f"cannot read: not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        ) from None
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlSyntaxError(path, line, f"invalid YAML: {_reader_problem(exc)}") from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return LoadedYaml(path=path, data=None)
+        _refuse_duplicate_keys(loader, node, path)
+        data = loader.construct_document(node)
+        marks = _marks_of(loader, node)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, path) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(path, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return LoadedYaml(path=path, data=data, _marks=marks)
+
+
+def validate(model: type[M], loaded: LoadedYaml, *, at: LocPath = ()) -> M:
+    """Validate the data at ``at`` with ``model``; the first problem raises SchemaError."""
+    data = loaded.at(at)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation_error(exc, loaded, at=at, model=model) from None
+
+
+def format_validation_error(
+    error: ValidationError,
+    loaded: LoadedYaml,
+    *,
+    at: LocPath = (),
+    model: type[BaseModel] | None = None,
+) -> SchemaError:
+    """Turn ``error`` (from validating the sub-tree at ``at``) into a SchemaError at its line.
+
+    The first error is reported; errors at the same place (the branches of a union) are merged,
+    and the others are counted.  ``model``, when given, lets unknown fields get suggestions.
+    """
+    details = error.errors(include_url=False)
+    if not details:
+        return SchemaError(loaded.path, loaded.line_of(at), str(error))
+    subtree = loaded.at(at)
+    grouped: dict[tuple[Hashable, ...], list[ErrorDetails]] = {}
+    for detail in details:
+        grouped.setdefault(_data_loc(subtree, detail), []).append(detail)
+    first_loc, first_group = next(iter(grouped.items()))
+    first = first_group[0]
+    full_loc = (*at, *first_loc)
+    line = loaded.line_of(full_loc)
+    if first["type"] == "missing":
+        where = format_location(loaded.data, full_loc[:-1])
+        message = f"missing required field {str(first_loc[-1])!r}"
+    elif first["type"] == "extra_forbidden":
+        where = format_location(loaded.data, full_loc[:-1])
+        message = _unknown_field_message(first, model)
+    else:
+        where = format_location(loaded.data, full_loc)
+        message = _merged_message(first_group, model)
+    others = len(grouped) - 1
+    if others:
+        message += f" (and {others} more error{'s' if others > 1 else ''})"
+    return SchemaError(loaded.path, line, f"{where}: {message}" if where else message)
+
+
+def format_location(data: Any, loc: LocPath) -> str:
+    """Spell ``loc`` the way an admin reads it: ``directory.users.alice.groups[2]``."""
+    parts: list[str] = []
+    current = data
+    for element in loc:
+        if isinstance(current, list) and isinstance(element, int):
+            parts.append(f"[{element}]")
+        else:
+            text = str(element)
+            if not (isinstance(element, str) and _PLAIN_KEY.fullmatch(element)):
+                text = '"' + text.replace('"', '\\"') + '"' if isinstance(element, str) else text
+            parts.append(f".{text}" if parts else text)
+        current = current[element] if _contains(current, element) else None
+    return "".join(parts)
+
+
+def _contains(container: Any, element: Hashable) -> bool:
+    if isinstance(container, Mapping):
+        try:
+            return element in container
+        except TypeError:
+            return False
+    if isinstance(container, list) and isinstance(element, int) and not isinstance(element, bool):
+        return 0 <= element < len(container)
+    return False
+
+
+def _data_loc(data: Any, detail: ErrorDetails) -> tuple[Hashable, ...]:
+    """Keep the parts of a pydantic location that exist in the data (dropping union tags)."""
+    loc = detail["loc"]
+    found: list[Hashable] = []
+    current = data
+    for depth, element in enumerate(loc):
+        if _contains(current, element):
+            found.append(element)
+            current = current[element]
+        elif depth == len(loc) - 1 and detail["type"] in ("missing", "extra_forbidden"):
+            found.append(element)
+    return tuple(found)
+
+
+def _merged_message(group: list[ErrorDetails], model: type[BaseModel] | None) -> str:
+    messages: list[str] = []
+    for detail in group:
+        message = _message(detail, model)
+        if message not in messages:
+            messages.append(message)
+    prefix = "Input should be "
+    if len(messages) > 1 and all(m.startswith(prefix) for m in messages):
+        return prefix + " or ".join(m[len(prefix) :] for m in messages)
+    return "; ".join(messages)
+
+
+def _message(detail: ErrorDetails, model: type[BaseModel] | None) -> str:
+    kind = detail["type"]
+    loc = detail["loc"]
+    given = detail.get("input")
+    if kind in ("literal_error", "enum"):
+        choices = _choices_at(model, loc) if model is not None else None
+        if choices is None:
+            expected = str(detail.get("ctx", {}).get("expected", ""))
+            choices = re.findall(r"'((?:[^'\\]|\\.)*)'", expected) or [expected]
+        return f"must be one of {', '.join(choices)} (got {given!r})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if not loc and given is None:
+            return "the document is empty; expected a mapping (key: value)"
+        return f"Input should be a mapping (key: value), not {_yaml_type(given)}"
+    message = detail["msg"]
+    for noise in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(noise)
+    if loc and loc[-1] == "[key]":
+        return f"invalid key {given!r}: {message}"
+    return message
+
+
+def _unknown_field_message(detail: ErrorDetails, model: type[BaseModel] | None) -> str:
+    name = str(detail["loc"][-1])
+    allowed = _fields_at(model, detail["loc"][:-1]) if model is not None else None
+    message = f"unknown field {name!r}"
+    if allowed:
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+        return f"{message} (allowed: {', '.join(allowed)})"
+    return message
+
+
+def _yaml_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str] | None:
+    target = _annotation_at(model, loc)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [_field_key(name, info.alias) for name, info in target.model_fields.items()]
+    return None
+
+
+def _choices_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str] | None:
+    target = _annotation_at(model, loc)
+    if get_origin(target) is Literal:
+        return [str(value) for value in get_args(target)]
+    if isinstance(target, type) and issubclass(target, Enum):
+        return [str(member.value) for member in target]
+    return None
+
+
+def _field_key(name: str, alias: str | None) -> str:
+    return alias if alias is not None else name
+
+
+def _annotation_at(model: type[BaseModel], loc: Sequence[int | str]) -> Any:
+    """Follow ``loc`` through the model's type annotations; None when it cannot be followed."""
+    current: Any = model
+    for element in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {_field_key(n, i.alias): i for n, i in current.model_fields.items()}
+            if element not in fields:
+                return None
+            current = fields[str(element)].annotation
+            continue
+        origin, args = get_origin(current), get_args(current)
+        if origin in (dict, Mapping) and len(args) == 2:
+            current = args[1]
+        elif origin in (list, tuple, set, frozenset, Sequence) and args:
+            current = args[0]
+        else:
+            return None
+    return _unwrap(current)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] around a single type."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
+    """Yield every node reachable from ``node`` once, aliases included."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                stack.extend((value_node, key_node))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(reversed(current.value))
+
+
+def _key_of(loader: yaml.SafeLoader, key_node: yaml.Node) -> Hashable | None:
+    if not isinstance(key_node, yaml.ScalarNode):
+        return None
+    key = loader.construct_object(key_node)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return typing.cast(Hashable, key)
+
+
+def _refuse_duplicate_keys(loader: yaml.SafeLoader, root: yaml.Node, path: Path) -> None:
+    for node in _walk(root):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[Hashable, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = _key_of(loader, key_node)
+            if key is None:
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise DuplicateKeyError(
+                    path, line, f"duplicate key {key!r} (first defined on line {first_line[key]})"
+                )
+            first_line[key] = line
+
+
+def _marks_of(loader: yaml.SafeLoader, root: yaml.Node) -> _Marks:
+    """Record lines for every node; shared (aliased) nodes share one record."""
+    built: dict[int, _Marks] = {}
+    for node in _walk(root):
+        built[id(node)] = _Marks(line=node.start_mark.line + 1)
+    for node in _walk(root):
+        marks = built[id(node)]
+        if isinstance(node, yaml.MappingNode):
+            # After construction the merge keys (<<) are flattened in front, so explicit keys,
+            # which come later, win, exactly as in the data.
+            for key_node, value_node in node.value:
+                key = _key_of(loader, key_node)
+                if key is not None:
+                    marks.children[key] = (key_node.start_mark.line + 1, built[id(value_node)])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                marks.children[index] = (item.start_mark.line + 1, built[id(item)])
+    return built[id(root)]
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, path: Path) -> YamlSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = (exc.problem or exc.context or "not valid YAML").removeprefix("but ")
+    if exc.context and exc.problem and exc.context_mark is not None:
+        context_line = exc.context_mark.line + 1
+        where = f" on line {context_line}" if context_line != line else ""
+        problem = f"{problem} ({exc.context}{where})"
+    return YamlSyntaxError(path, line, f"invalid YAML: {problem}")
+
+
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    if isinstance(exc.character, int):
+        return f"{exc.reason} (character #x{exc.character:04x})"
+    return str(exc.reason)
