@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -24,12 +25,12 @@ class KeyPair:
     name: str = "signing"
     """A label for messages and metadata (e.g. the file name)."""
 
-    @property
+    @cached_property
     def certificate(self) -> x509.Certificate:
         """Return the parsed certificate."""
         return x509.load_pem_x509_certificate(self.cert_pem)
 
-    @property
+    @cached_property
     def cert_base64(self) -> str:
         """Return the DER certificate in base64, as it appears in ds:X509Certificate."""
         der = self.certificate.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,1 @@
+"""Service-provider fixtures that stand in for the relying parties under test."""

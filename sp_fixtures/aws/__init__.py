@@ -1,0 +1,1 @@
+"""AWS-side fixtures: STS SAML verification and IAM policy evaluation."""
