@@ -32,7 +32,7 @@ from idp.saml.builder import (  # noqa: E402
     to_bytes,
 )
 from idp.saml.keys import KeyPair, load_key_pair  # noqa: E402
-from idp.saml.signing import SignTarget, SigningConfig, sign_response  # noqa: E402
+from idp.saml.signing import SigningConfig, SignTarget, sign_response  # noqa: E402
 
 ISSUER = "https://idp.corp.example/saml"
 ATTRIBUTES = aws_attributes(
@@ -106,8 +106,8 @@ def pysaml2_signer(key_path: Path, cert_path: Path) -> Callable[[], object] | No
 
 def _with_signature_template(document: bytes) -> str:
     """Insert an empty ds:Signature template in the assertion, as pysaml2 does before signing."""
-    from lxml import etree
     import xmlsec
+    from lxml import etree
 
     root = etree.fromstring(document)
     assertion = root.find("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")

@@ -34,7 +34,7 @@ from idp.saml.constants import (
 from idp.saml.encryption import replace_with_encrypted
 from idp.saml.keys import KeyPair, load_key_pair
 from idp.saml.metadata import IdpEndpoints, MetadataSpec, metadata_bytes
-from idp.saml.signing import SignTarget, SigningConfig, sign_element
+from idp.saml.signing import SigningConfig, SignTarget, sign_element
 from idp.templates import render
 from idp.yamlfile import load_yaml, validate
 

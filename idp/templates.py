@@ -25,15 +25,22 @@ def render(template: str, user: User) -> str:
         if key.startswith("attr:"):
             values = user.attributes.get(key[5:])
             if not values:
-                raise TemplateError(f"user {user.name!r} has no attribute {key[5:]!r} "
-                                    f"(needed by template {template!r})")
+                raise TemplateError(
+                    f"user {user.name!r} has no attribute {key[5:]!r} "
+                    f"(needed by template {template!r})"
+                )
             return values[0]
         if key not in USER_FIELDS:
-            raise TemplateError(f"unknown field {{{key}}} in template {template!r}; use one of "
-                                + ", ".join(f"{{{f}}}" for f in USER_FIELDS) + " or {attr:NAME}")
+            raise TemplateError(
+                f"unknown field {{{key}}} in template {template!r}; use one of "
+                + ", ".join(f"{{{f}}}" for f in USER_FIELDS)
+                + " or {attr:NAME}"
+            )
         value = getattr(user, key)
         if not value:
-            raise TemplateError(f"user {user.name!r} has no {key} (needed by template {template!r})")
+            raise TemplateError(
+                f"user {user.name!r} has no {key} (needed by template {template!r})"
+            )
         return str(value)
 
     return _FIELD.sub(field_value, template)

@@ -105,9 +105,7 @@ class StatusCode(StrEnum):
 
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-AUTHN_CONTEXT_PASSWORD_PROTECTED = (
-    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-)
+AUTHN_CONTEXT_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: E501,S105
 ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 ATTRNAME_FORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 

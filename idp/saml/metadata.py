@@ -44,7 +44,9 @@ def build_metadata(spec: MetadataSpec) -> etree._Element:
     if spec.valid_until is not None:
         root.set("validUntil", saml_time(spec.valid_until))
     descriptor = etree.SubElement(root, qname(NS.MD, "IDPSSODescriptor"))
-    descriptor.set("WantAuthnRequestsSigned", "true" if spec.want_authn_requests_signed else "false")
+    descriptor.set(
+        "WantAuthnRequestsSigned", "true" if spec.want_authn_requests_signed else "false"
+    )
     descriptor.set("protocolSupportEnumeration", NS.SAMLP)
     for key in spec.signing_keys:
         key_descriptor = etree.SubElement(descriptor, qname(NS.MD, "KeyDescriptor"), use="signing")
@@ -52,20 +54,29 @@ def build_metadata(spec: MetadataSpec) -> etree._Element:
         x509_data = etree.SubElement(key_info, qname(NS.DS, "X509Data"))
         etree.SubElement(x509_data, qname(NS.DS, "X509Certificate")).text = key.cert_base64
     for binding in (Binding.HTTP_REDIRECT, Binding.HTTP_POST):
-        etree.SubElement(descriptor, qname(NS.MD, "SingleLogoutService"),
-                         Binding=binding, Location=spec.endpoints.slo_url)
+        etree.SubElement(
+            descriptor,
+            qname(NS.MD, "SingleLogoutService"),
+            Binding=binding,
+            Location=spec.endpoints.slo_url,
+        )
     for name_id_format in spec.name_id_formats:
         etree.SubElement(descriptor, qname(NS.MD, "NameIDFormat")).text = name_id_format
     for binding in (Binding.HTTP_REDIRECT, Binding.HTTP_POST):
-        etree.SubElement(descriptor, qname(NS.MD, "SingleSignOnService"),
-                         Binding=binding, Location=spec.endpoints.sso_url)
+        etree.SubElement(
+            descriptor,
+            qname(NS.MD, "SingleSignOnService"),
+            Binding=binding,
+            Location=spec.endpoints.sso_url,
+        )
     return root
 
 
 def metadata_bytes(spec: MetadataSpec) -> bytes:
     """Return the metadata as pretty-printed UTF-8 XML (no BOM, as IAM requires)."""
-    return etree.tostring(build_metadata(spec), xml_declaration=True, encoding="UTF-8",
-                          pretty_print=True)
+    return etree.tostring(
+        build_metadata(spec), xml_declaration=True, encoding="UTF-8", pretty_print=True
+    )
 
 
 def signing_certificates(metadata: etree._Element) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from idp.saml.builder import (
 )
 from idp.saml.constants import NSMAP, DigestAlgorithm, SignatureAlgorithm
 from idp.saml.keys import KeyPair
-from idp.saml.signing import SignTarget, SigningConfig, sign_element, sign_response
+from idp.saml.signing import SigningConfig, SignTarget, sign_element, sign_response
 from tests.idp.saml.independent import needs_xmlsec1, xmlsec1_verify
 
 ISSUER = "https://idp.example/saml"
@@ -30,11 +30,17 @@ ISSUER = "https://idp.example/saml"
 
 def make_response(now: dt.datetime) -> etree._Element:
     attributes = aws_attributes(
-        role_pairs=[RolePair("arn:aws:iam::111111111111:role/Admin",
-                             "arn:aws:iam::111111111111:saml-provider/CorpIdP")],
-        session_name="alice")
-    assertion = build_assertion(aws_assertion_spec(issuer=ISSUER, name_id="alice",
-                                                   attributes=attributes, now=now))
+        role_pairs=[
+            RolePair(
+                "arn:aws:iam::111111111111:role/Admin",
+                "arn:aws:iam::111111111111:saml-provider/CorpIdP",
+            )
+        ],
+        session_name="alice",
+    )
+    assertion = build_assertion(
+        aws_assertion_spec(issuer=ISSUER, name_id="alice", attributes=attributes, now=now)
+    )
     return build_response(ResponseSpec(issuer=ISSUER, issue_instant=now), assertion)
 
 
@@ -42,14 +48,19 @@ def signatures(element: etree._Element) -> list[etree._Element]:
     return element.xpath("//ds:Signature", namespaces=NSMAP)  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize(("target", "signed_parents"), [
-    (SignTarget.ASSERTION, ["Assertion"]),
-    (SignTarget.RESPONSE, ["Response"]),
-    (SignTarget.BOTH, ["Response", "Assertion"]),
-    (SignTarget.NONE, []),
-], ids=lambda v: v.value if isinstance(v, SignTarget) else None)
-def test_sign_targets(now: dt.datetime, idp_key: KeyPair, target: SignTarget,
-                      signed_parents: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("target", "signed_parents"),
+    [
+        (SignTarget.ASSERTION, ["Assertion"]),
+        (SignTarget.RESPONSE, ["Response"]),
+        (SignTarget.BOTH, ["Response", "Assertion"]),
+        (SignTarget.NONE, []),
+    ],
+    ids=lambda v: v.value if isinstance(v, SignTarget) else None,
+)
+def test_sign_targets(
+    now: dt.datetime, idp_key: KeyPair, target: SignTarget, signed_parents: list[str]
+) -> None:
     response = sign_response(make_response(now), SigningConfig(key=idp_key, target=target))
     found = signatures(response)
     assert [etree.QName(s.getparent()).localname for s in found] == signed_parents
@@ -61,29 +72,38 @@ def test_sign_targets(now: dt.datetime, idp_key: KeyPair, target: SignTarget,
         assert reference.get("URI") == "#" + parent.get("ID")
 
 
-@pytest.mark.parametrize(("algorithm", "digest"), [
-    (SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA256),
-    (SignatureAlgorithm.RSA_SHA1, DigestAlgorithm.SHA1),
-    (SignatureAlgorithm.RSA_SHA512, DigestAlgorithm.SHA512),
-], ids=["rsa-sha256", "rsa-sha1", "rsa-sha512"])
-def test_algorithms_and_layout(now: dt.datetime, idp_key: KeyPair,
-                               algorithm: SignatureAlgorithm, digest: DigestAlgorithm) -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "digest"),
+    [
+        (SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA256),
+        (SignatureAlgorithm.RSA_SHA1, DigestAlgorithm.SHA1),
+        (SignatureAlgorithm.RSA_SHA512, DigestAlgorithm.SHA512),
+    ],
+    ids=["rsa-sha256", "rsa-sha1", "rsa-sha512"],
+)
+def test_algorithms_and_layout(
+    now: dt.datetime, idp_key: KeyPair, algorithm: SignatureAlgorithm, digest: DigestAlgorithm
+) -> None:
     response = make_response(now)
     (assertion,) = response.xpath("saml:Assertion", namespaces=NSMAP)
     signature = sign_element(assertion, idp_key, algorithm=algorithm)
     info = "ds:SignedInfo/"
     assert signature.xpath(info + "ds:SignatureMethod/@Algorithm", namespaces=NSMAP) == [
-        algorithm.value]
+        algorithm.value
+    ]
     assert signature.xpath(info + "ds:CanonicalizationMethod/@Algorithm", namespaces=NSMAP) == [
-        "http://www.w3.org/2001/10/xml-exc-c14n#"]
-    assert signature.xpath(info + "ds:Reference/ds:DigestMethod/@Algorithm",
-                           namespaces=NSMAP) == [digest.value]
-    assert signature.xpath(info + "ds:Reference/ds:Transforms/ds:Transform/@Algorithm",
-                           namespaces=NSMAP) == [
+        "http://www.w3.org/2001/10/xml-exc-c14n#"
+    ]
+    assert signature.xpath(info + "ds:Reference/ds:DigestMethod/@Algorithm", namespaces=NSMAP) == [
+        digest.value
+    ]
+    assert signature.xpath(
+        info + "ds:Reference/ds:Transforms/ds:Transform/@Algorithm", namespaces=NSMAP
+    ) == [
         "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-        "http://www.w3.org/2001/10/xml-exc-c14n#"]
-    (cert,) = signature.xpath("ds:KeyInfo/ds:X509Data/ds:X509Certificate/text()",
-                              namespaces=NSMAP)
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+    ]
+    (cert,) = signature.xpath("ds:KeyInfo/ds:X509Data/ds:X509Certificate/text()", namespaces=NSMAP)
     assert "".join(str(cert).split()) == idp_key.cert_base64
 
 
@@ -99,26 +119,35 @@ def test_element_without_id_is_refused(idp_key: KeyPair) -> None:
 
 
 def test_python_xmlsec_verifies_after_serialising(now: dt.datetime, idp_key: KeyPair) -> None:
-    document = to_bytes(sign_response(make_response(now),
-                                      SigningConfig(key=idp_key, target=SignTarget.BOTH)))
+    document = to_bytes(
+        sign_response(make_response(now), SigningConfig(key=idp_key, target=SignTarget.BOTH))
+    )
     root = etree.fromstring(document)
     for signature in signatures(root):
         xmlsec.tree.add_ids(signature.getparent(), ["ID"])
         context = xmlsec.SignatureContext()
-        context.key = xmlsec.Key.from_memory(idp_key.cert_pem, xmlsec.constants.KeyDataFormatCertPem)
+        context.key = xmlsec.Key.from_memory(
+            idp_key.cert_pem, xmlsec.constants.KeyDataFormatCertPem
+        )
         context.verify(signature)
 
 
 @needs_xmlsec1
-@pytest.mark.parametrize("target", [SignTarget.ASSERTION, SignTarget.RESPONSE, SignTarget.BOTH],
-                         ids=lambda t: t.value)
+@pytest.mark.parametrize(
+    "target", [SignTarget.ASSERTION, SignTarget.RESPONSE, SignTarget.BOTH], ids=lambda t: t.value
+)
 @pytest.mark.parametrize("algorithm", list(SignatureAlgorithm), ids=lambda a: a.name)
-def test_xmlsec1_command_line_verifies(now: dt.datetime, idp_key: KeyPair, target: SignTarget,
-                                       algorithm: SignatureAlgorithm) -> None:
-    document = to_bytes(sign_response(make_response(now), SigningConfig(
-        key=idp_key, target=target, algorithm=algorithm)))
+def test_xmlsec1_command_line_verifies(
+    now: dt.datetime, idp_key: KeyPair, target: SignTarget, algorithm: SignatureAlgorithm
+) -> None:
+    document = to_bytes(
+        sign_response(
+            make_response(now), SigningConfig(key=idp_key, target=target, algorithm=algorithm)
+        )
+    )
     for node in (["Assertion"] if target.assertion else []) + (
-            ["Response"] if target.response else []):
+        ["Response"] if target.response else []
+    ):
         result = xmlsec1_verify(document, idp_key.cert_pem, node=node)
         assert result.returncode == 0, result.stderr
         assert "OK" in result.stderr + result.stdout
@@ -134,8 +163,9 @@ def test_xmlsec1_refuses_a_tampered_assertion(now: dt.datetime, idp_key: KeyPair
 
 
 @needs_xmlsec1
-def test_xmlsec1_refuses_another_key(now: dt.datetime, idp_key: KeyPair,
-                                     idp_next_key: KeyPair) -> None:
+def test_xmlsec1_refuses_another_key(
+    now: dt.datetime, idp_key: KeyPair, idp_next_key: KeyPair
+) -> None:
     document = to_bytes(sign_response(make_response(now), SigningConfig(key=idp_key)))
     result = xmlsec1_verify(document, idp_next_key.cert_pem, node="Assertion")
     assert result.returncode != 0
@@ -144,15 +174,19 @@ def test_xmlsec1_refuses_another_key(now: dt.datetime, idp_key: KeyPair,
 def test_signxml_verifies_with_pinned_certificate(now: dt.datetime, idp_key: KeyPair) -> None:
     document = to_bytes(sign_response(make_response(now), SigningConfig(key=idp_key)))
     (assertion,) = etree.fromstring(document).xpath("saml:Assertion", namespaces=NSMAP)
-    result = XMLVerifier().verify(etree.tostring(assertion), x509_cert=idp_key.cert_pem.decode(),
-                                  expect_config=SignatureConfiguration(require_x509=True))
+    result = XMLVerifier().verify(
+        etree.tostring(assertion),
+        x509_cert=idp_key.cert_pem.decode(),
+        expect_config=SignatureConfiguration(require_x509=True),
+    )
     signed = result.signed_xml
     assert signed is not None
     assert signed.xpath("saml:Subject/saml:NameID/text()", namespaces=NSMAP) == ["alice"]
 
 
-def test_signxml_refuses_another_pinned_certificate(now: dt.datetime, idp_key: KeyPair,
-                                                    idp_next_key: KeyPair) -> None:
+def test_signxml_refuses_another_pinned_certificate(
+    now: dt.datetime, idp_key: KeyPair, idp_next_key: KeyPair
+) -> None:
     document = to_bytes(sign_response(make_response(now), SigningConfig(key=idp_key)))
     (assertion,) = etree.fromstring(document).xpath("saml:Assertion", namespaces=NSMAP)
     with pytest.raises(Exception, match="(?i)signature|certificate"):
