@@ -7,6 +7,8 @@ tricks are refused at parse time (saml-attacks.md, "XXE and DTD").
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 
@@ -37,7 +39,7 @@ def parse_xml(document: bytes | str) -> etree._Element:
         tree = etree.fromstring(document, parser=_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         raise UnsafeXmlError(f"not well-formed XML: {exc}") from None
-    docinfo = tree.docinfo
+    docinfo: Any = tree.docinfo  # lxml-stubs lacks doctype/internalDTD/externalDTD
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise UnsafeXmlError("XML with a DOCTYPE is refused")
     root = tree.getroot()
