@@ -120,5 +120,13 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
     click.echo(f"wrote {key_path} (private, mode 0600) and {cert_path}")
 
 
+def _register_groups() -> None:
+    from scenarios.cli_aws import aws
+
+    main.add_command(aws)
+
+
+_register_groups()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
