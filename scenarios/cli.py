@@ -2,49 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-EXIT_BAD_INPUT = 2
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print ``error: message`` on one line of stderr and exit with ``status``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
-    sys.exit(status)
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from idp.directory import DirectoryError
-    from idp.errors import IdpError
-    from idp.yamlfile import ConfigError
-
-    return (ConfigError, DirectoryError, IdpError)
-
-
-def reports_bad_input(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the project's bad-input errors into one line on stderr and exit status 2."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except _user_errors() as exc:
-            fail(str(exc))
-
-    return wrapper
-
+from scenarios.cli_aws import aws
+from scenarios.cli_common import fail, reports_bad_input
 
 config_option = click.option(
     "--config", "config_path", required=True,
@@ -120,13 +83,7 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
     click.echo(f"wrote {key_path} (private, mode 0600) and {cert_path}")
 
 
-def _register_groups() -> None:
-    from scenarios.cli_aws import aws
-
-    main.add_command(aws)
-
-
-_register_groups()
+main.add_command(aws)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from rich.console import Console
 from rich.markup import escape
 
-from scenarios.cli import err_console, fail, reports_bad_input
+from scenarios.cli_common import err_console, fail, reports_bad_input
 from sp_fixtures.aws.account import AccountError, AwsWorld
 
 P = ParamSpec("P")
