@@ -1,0 +1,87 @@
+"""STS on the wire: query-protocol parameters in, AWS's XML out (success and ErrorResponse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from urllib.parse import parse_qs
+
+from lxml import etree
+
+from sp_fixtures.aws.errors import StsError
+
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+def parse_query(body: bytes | str) -> dict[str, object]:
+    """Decode a form-encoded query-protocol body into boto3-style parameters."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    pairs = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
+    return from_query_params(pairs)
+
+
+def from_query_params(pairs: Mapping[str, object]) -> dict[str, object]:
+    """Turn flattened query parameters (``PolicyArns.member.1.arn``) into boto3-style ones."""
+    params: dict[str, object] = {}
+    arns: list[tuple[int, str]] = []
+    for key, value in pairs.items():
+        parts = key.split(".")
+        if parts[0] == "PolicyArns" and len(parts) == 4 and parts[2].isdigit():
+            arns.append((int(parts[2]), str(value)))
+        elif parts[0] != "PolicyArns":
+            params[key] = value
+    if arns:
+        params["PolicyArns"] = [arn for _, arn in sorted(arns)]
+    return params
+
+
+def _text(parent: etree._Element, name: str, value: object) -> None:
+    etree.SubElement(parent, name).text = str(value)
+
+
+def _timestamp(moment: object) -> str:
+    if isinstance(moment, dt.datetime):
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(moment)
+
+
+def success_xml(answer: Mapping[str, object], *, request_id: str | None = None) -> bytes:
+    """Render an AssumeRoleWithSAML answer as STS's XML response."""
+    root = etree.Element("AssumeRoleWithSAMLResponse", nsmap={None: STS_NS})
+    result = etree.SubElement(root, "AssumeRoleWithSAMLResult")
+    credentials = answer["Credentials"]
+    user = answer["AssumedRoleUser"]
+    assert isinstance(credentials, Mapping) and isinstance(user, Mapping)  # noqa: S101
+    for key in (
+        "Issuer",
+        "Audience",
+        "Subject",
+        "SubjectType",
+        "NameQualifier",
+        "SourceIdentity",
+        "PackedPolicySize",
+    ):
+        if answer.get(key) is not None:
+            _text(result, key, answer[key])
+    assumed = etree.SubElement(result, "AssumedRoleUser")
+    _text(assumed, "Arn", user["Arn"])
+    _text(assumed, "AssumedRoleId", user["AssumedRoleId"])
+    creds = etree.SubElement(result, "Credentials")
+    for key in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
+        _text(creds, key, credentials[key])
+    _text(creds, "Expiration", _timestamp(credentials["Expiration"]))
+    metadata = etree.SubElement(root, "ResponseMetadata")
+    _text(metadata, "RequestId", request_id or str(uuid.uuid4()))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def error_xml(error: StsError, *, request_id: str | None = None) -> bytes:
+    """Render an error as STS's ``ErrorResponse``, which botocore maps to its exceptions."""
+    root = etree.Element("ErrorResponse", nsmap={None: STS_NS})
+    body = etree.SubElement(root, "Error")
+    _text(body, "Type", "Sender" if error.sender_fault else "Receiver")
+    _text(body, "Code", error.code)
+    _text(body, "Message", error.message)
+    _text(root, "RequestId", request_id or str(uuid.uuid4()))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
