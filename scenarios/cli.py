@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -55,6 +56,67 @@ def idp_assertion(config_path: Path, user_name: str, role_arn: str | None,
     provider = IdentityProvider.from_file(config_path)
     issued = provider.issue(user_name, sp=sp, role_arn=role_arn, recipient=recipient)
     click.echo(issued.xml.decode("utf-8") if as_xml else issued.saml_response)
+
+
+def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")
+                                and not p.name.startswith(".")))
+        elif path.exists():
+            files.append(path)
+        else:
+            fail(f"{path}: no such file or folder")
+    if not files:
+        fail("no scenario files found in " + ", ".join(map(str, paths)))
+    return files
+
+
+@main.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--aws", "mode", type=click.Choice(["moto", "server", "live"]), default="moto",
+              show_default=True, help="Where to exchange assertions.")
+@click.option("--endpoint-url", help="STS/IAM endpoint (with --aws server, or a live proxy).")
+@click.option("--profile", help="AWS profile (with --aws live).")
+@click.option("--region", help="AWS region (with --aws live).")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a JUnit XML report.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a JSON report.")
+@reports_bad_input
+def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: str | None,
+        region: str | None, junit_path: Path | None, json_path: Path | None) -> None:
+    """Run scenario files (or folders of them): exit 0 when every expectation holds,
+    1 when one fails, 2 on bad input."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from scenarios.exchange import open_exchanger
+    from scenarios.loader import load_scenario
+    from scenarios.report import print_report, write_json, write_junit
+    from scenarios.runner import run_scenario
+
+    if mode == "server" and endpoint_url is None:
+        fail("--aws server needs --endpoint-url (the URL `fedharness sts serve` prints)")
+    loaded = [load_scenario(path) for path in _scenario_files(paths)]
+    console = Console()
+    results = []
+    total = sum(len(s.expected_users()) for s in loaded)
+    with Progress(console=console, transient=True, disable=total < 50) as progress:
+        task = progress.add_task("running", total=total)
+        for scenario in loaded:
+            with open_exchanger(scenario, mode,  # type: ignore[arg-type]
+                                endpoint_url=endpoint_url, profile=profile,
+                                region=region) as exchanger:
+                results.append(run_scenario(scenario, exchanger,
+                                            progress=lambda _: progress.advance(task)))
+    print_report(console, results)
+    if junit_path is not None:
+        write_junit(junit_path, results)
+    if json_path is not None:
+        write_json(json_path, results)
+    sys.exit(0 if all(r.passed for r in results) else 1)
 
 
 @main.group()

@@ -1,0 +1,102 @@
+"""Reports of a run: the terminal (rich), JUnit XML and JSON for CI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scenarios.runner import ScenarioResult, Status, UserResult
+
+
+def _short(arn: str) -> str:
+    parts = arn.split(":")
+    return f"{parts[4]}:{parts[5]}" if len(parts) > 5 else arn
+
+
+def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
+    """Print one table per scenario and a summary line."""
+    for result in results:
+        table = Table(title=f"{result.name}  ({result.path}, aws={result.mode})",
+                      title_justify="left", show_lines=False, expand=False)
+        table.add_column("user", style="bold")
+        table.add_column("expect", style="dim")
+        table.add_column("roles assumed")
+        table.add_column("verdict")
+        for user in result.users:
+            verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
+            assumed = ", ".join(_short(r) for r in user.assumed) or "-"
+            table.add_row(user.user, user.expect_key, assumed, verdict)
+        console.print(table)
+        for user in result.users:
+            for check in user.failures:
+                console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
+                                            f" [{check.kind}] ", check.message))
+        for finding in result.findings:
+            console.print(Text.assemble(("  ! ", "bold yellow"), finding))
+        if result.unexpected_users:
+            console.print(Text(f"  note: no expectation covers "
+                               f"{', '.join(result.unexpected_users)}", style="yellow"))
+    users = [u for r in results for u in r.users]
+    failed = [u for u in users if not u.passed]
+    style = "bold red" if failed else "bold green"
+    console.print(Text(f"{len(users) - len(failed)} passed, {len(failed)} failed", style=style))
+
+
+def _user_json(user: UserResult) -> dict[str, Any]:
+    return {
+        "user": user.user,
+        "expect": user.expect_key,
+        "passed": user.passed,
+        "offered": [list(pair) for pair in user.offered],
+        "assumed": list(user.assumed),
+        "exchanges": [{"role": o.role_arn, "provider": o.principal_arn, "ok": o.ok,
+                       "error": None if o.ok else {"code": o.error_code,
+                                                   "message": o.error_message,
+                                                   "rule": o.rule},
+                       "finding": o.finding} for o in user.outcomes],
+        "checks": [{"kind": c.kind, "status": c.status.value, "message": c.message}
+                   for c in user.checks],
+    }
+
+
+def to_json(results: Sequence[ScenarioResult]) -> dict[str, Any]:
+    """Return the run as a JSON-ready mapping."""
+    return {
+        "passed": all(r.passed for r in results),
+        "scenarios": [{"name": r.name, "path": r.path, "aws": r.mode, "passed": r.passed,
+                       "users": [_user_json(u) for u in r.users],
+                       "uncovered_users": list(r.unexpected_users),
+                       "findings": list(r.findings)} for r in results],
+    }
+
+
+def write_json(path: Path, results: Sequence[ScenarioResult]) -> None:
+    """Write the JSON report."""
+    path.write_text(json.dumps(to_json(results), indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_junit(path: Path, results: Sequence[ScenarioResult]) -> None:
+    """Write a JUnit XML report: one testsuite per scenario, one testcase per user."""
+    suites = etree.Element("testsuites")
+    for result in results:
+        failures = sum(not u.passed for u in result.users)
+        suite = etree.SubElement(suites, "testsuite", name=result.name,
+                                 tests=str(len(result.users)), failures=str(failures),
+                                 errors="0", skipped="0", file=result.path)
+        for user in result.users:
+            case = etree.SubElement(suite, "testcase", classname=result.name,
+                                    name=f"{user.user} [{user.expect_key}]")
+            for check in user.checks:
+                if check.status is Status.FAIL:
+                    failure = etree.SubElement(case, "failure", type=check.kind,
+                                               message=check.message)
+                    failure.text = check.message
+    path.write_bytes(etree.tostring(suites, xml_declaration=True, encoding="UTF-8",
+                                    pretty_print=True))

@@ -1,0 +1,294 @@
+"""Run a scenario: issue each user's real assertion, exchange every role it offers, compare.
+
+A role a user was not expected to get is a failure as much as a missing one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from idp.saml.constants import PRINCIPAL_TAG_PREFIX, AwsAttribute
+from scenarios.exchange import ExchangeOutcome, Exchanger, utcnow
+from scenarios.loader import LoadedScenario
+from scenarios.model import Expectation, PermissionCheck, SessionCheck
+from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
+
+
+class Status(StrEnum):
+    """How one check came out."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison between what was expected and what happened."""
+
+    kind: str
+    """``roles``, ``error``, ``session`` or ``permission``."""
+    status: Status
+    message: str
+
+
+@dataclass(frozen=True)
+class UserResult:
+    """Everything that happened for one user."""
+
+    user: str
+    expect_key: str
+    offered: tuple[tuple[str, str], ...]
+    """(role ARN, provider ARN) pairs in the user's assertion, in order."""
+    outcomes: tuple[ExchangeOutcome, ...]
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        """Return whether every check passed."""
+        return all(check.status is Status.PASS for check in self.checks)
+
+    @property
+    def assumed(self) -> tuple[str, ...]:
+        """Return the roles the user got credentials for."""
+        return tuple(o.role_arn for o in self.outcomes if o.ok)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        """Return the failed checks."""
+        return tuple(c for c in self.checks if c.status is Status.FAIL)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """The outcome of one scenario file."""
+
+    name: str
+    path: str
+    mode: str
+    users: tuple[UserResult, ...]
+    unexpected_users: tuple[str, ...] = ()
+    """Directory users no expectation covers (reported, not failed)."""
+    findings: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        """Return whether every user's checks passed."""
+        return all(user.passed for user in self.users)
+
+
+def offered_pairs(role_values: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Return (role ARN, provider ARN) for each Role value, in either order."""
+    pairs: list[tuple[str, str]] = []
+    for value in role_values:
+        parts = [p.strip() for p in value.split(",")]
+        if len(parts) != 2:
+            continue
+        role, provider = (parts[0], parts[1]) if ":role/" in parts[0] else (parts[1], parts[0])
+        if (role, provider) not in pairs:
+            pairs.append((role, provider))
+    return tuple(pairs)
+
+
+def run_user(loaded: LoadedScenario, exchanger: Exchanger, user: str,
+             expect_key: str, expectation: Expectation) -> UserResult:
+    """Issue ``user``'s assertion, exchange what it offers, and check the expectation."""
+    started = utcnow()
+    issued = loaded.provider.issue(user, now=started)
+    assertion = issued.saml_response
+    session_tags = {a.name[len(PRINCIPAL_TAG_PREFIX):]: a.values[0]
+                    for a in issued.mapping.attributes
+                    if a.name.startswith(PRINCIPAL_TAG_PREFIX) and a.values}
+    pairs = offered_pairs(issued.mapping.values(AwsAttribute.ROLE))
+    outcomes = [exchanger.exchange(role, provider, assertion) for role, provider in pairs]
+    if expectation.error is not None and expectation.error.role is not None:
+        wanted = expectation.error.role
+        if all(o.role_arn != wanted for o in outcomes):
+            provider = _provider_for(loaded, wanted, pairs)
+            outcomes.append(exchanger.exchange(wanted, provider, assertion))
+    checks: list[Check] = []
+    if expectation.roles is not None:
+        checks.append(_check_roles(expectation.roles, outcomes))
+    if expectation.error is not None:
+        checks.extend(_check_error(expectation, outcomes))
+    if expectation.session is not None:
+        checks.extend(_check_session(expectation.session, outcomes, started, session_tags))
+    for permission in expectation.can:
+        checks.extend(_check_permission(loaded, permission, outcomes, session_tags,
+                                        allowed=True))
+    for permission in expectation.cannot:
+        checks.extend(_check_permission(loaded, permission, outcomes, session_tags,
+                                        allowed=False))
+    return UserResult(user, expect_key, pairs, tuple(outcomes), tuple(checks))
+
+
+def run_scenario(loaded: LoadedScenario, exchanger: Exchanger, *,
+                 users: Iterable[str] | None = None,
+                 progress: Callable[[str], None] | None = None) -> ScenarioResult:
+    """Run every expectation of ``loaded`` (or only ``users``) against ``exchanger``."""
+    results: list[UserResult] = []
+    names = list(users) if users is not None else loaded.expected_users()
+    for user in names:
+        found = loaded.expectation_for(user)
+        if found is None:
+            continue
+        results.append(run_user(loaded, exchanger, user, *found))
+        if progress is not None:
+            progress(user)
+    covered = set(loaded.expected_users())
+    unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
+    findings = tuple(o.finding for r in results for o in r.outcomes if o.finding)
+    return ScenarioResult(loaded.name, str(loaded.path), exchanger.mode, tuple(results),
+                          unexpected, findings)
+
+
+def _provider_for(loaded: LoadedScenario, role_arn: str,
+                  pairs: tuple[tuple[str, str], ...]) -> str:
+    account = role_arn.split(":")[4]
+    for _, provider in pairs:
+        if provider.split(":")[4] == account:
+            return provider
+    declared = loaded.scenario.aws.accounts.get(account)
+    name = next(iter(declared.saml_providers), "fedharness") if declared else "fedharness"
+    return f"arn:aws:iam::{account}:saml-provider/{name}"
+
+
+def _check_roles(expected: list[str], outcomes: list[ExchangeOutcome]) -> Check:
+    got = {o.role_arn for o in outcomes if o.ok}
+    want = set(expected)
+    if got == want:
+        shown = ", ".join(sorted(got)) or "no role"
+        return Check("roles", Status.PASS, f"gets exactly {shown}")
+    problems: list[str] = []
+    for role in sorted(got - want):
+        problems.append(f"unexpected role {role}")
+    for role in sorted(want - got):
+        refused = next((o for o in outcomes if o.role_arn == role), None)
+        why = (f" (refused: {refused.describe()})" if refused is not None
+               else " (not offered by the IdP)")
+        problems.append(f"missing role {role}{why}")
+    return Check("roles", Status.FAIL, "; ".join(problems))
+
+
+def _check_error(expectation: Expectation, outcomes: list[ExchangeOutcome]) -> list[Check]:
+    expected = expectation.error
+    assert expected is not None  # noqa: S101
+    targets = [o for o in outcomes if expected.role is None or o.role_arn == expected.role]
+    if not targets:
+        return [Check("error", Status.FAIL,
+                      f"expected {expected.code} but the assertion offers no role to exchange; "
+                      "name one with error.role")]
+    checks: list[Check] = []
+    for outcome in targets:
+        if outcome.ok:
+            checks.append(Check("error", Status.FAIL,
+                                f"expected {expected.code} for {outcome.role_arn} but got "
+                                f"credentials"))
+        elif outcome.error_code != expected.code:
+            checks.append(Check("error", Status.FAIL,
+                                f"expected {expected.code} for {outcome.role_arn} but got "
+                                f"{outcome.describe()}"))
+        elif expected.message and expected.message not in (outcome.error_message or ""):
+            checks.append(Check("error", Status.FAIL,
+                                f"{outcome.role_arn}: {expected.code} as expected, but the "
+                                f"message {outcome.error_message!r} lacks {expected.message!r}"))
+        else:
+            checks.append(Check("error", Status.PASS,
+                                f"{outcome.role_arn}: {outcome.describe()}"))
+    return checks
+
+
+def _sessions(role: str | None, outcomes: list[ExchangeOutcome]) -> list[ExchangeOutcome]:
+    return [o for o in outcomes if o.ok and (role is None or o.role_arn == role)]
+
+
+def _check_session(expected: SessionCheck, outcomes: list[ExchangeOutcome],
+                   started: dt.datetime, session_tags: dict[str, str]) -> list[Check]:
+    sessions = _sessions(expected.role, outcomes)
+    if not sessions:
+        return [Check("session", Status.FAIL, "no session to check: no role was assumed"
+                      + (f" ({expected.role})" if expected.role else ""))]
+    checks: list[Check] = []
+    for outcome in sessions:
+        answer = outcome.answer or {}
+        arn = str(answer["AssumedRoleUser"]["Arn"])
+        problems: list[str] = []
+        name = arn.rsplit("/", 1)[1]
+        if expected.name is not None and name != expected.name:
+            problems.append(f"session name {name!r}, expected {expected.name!r}")
+        if expected.duration is not None:
+            duration = _duration(answer, started)
+            if duration is None or abs(duration - expected.duration) > 5:
+                problems.append(f"duration {duration} s, expected {expected.duration} s")
+        if expected.source_identity is not None and answer.get(
+                "SourceIdentity") != expected.source_identity:
+            problems.append(f"source identity {answer.get('SourceIdentity')!r}, expected "
+                            f"{expected.source_identity!r}")
+        if expected.tags is not None:
+            if session_tags != expected.tags:
+                problems.append(f"session tags {session_tags}, expected {expected.tags}")
+        status = Status.FAIL if problems else Status.PASS
+        checks.append(Check("session", status,
+                            f"{outcome.role_arn}: " + ("; ".join(problems) or "session as expected")))
+    return checks
+
+
+def _duration(answer: Mapping[str, Any], started: dt.datetime) -> int | None:
+    expiration = answer.get("Credentials", {}).get("Expiration")
+    if not isinstance(expiration, dt.datetime):
+        return None
+    return int((expiration - started).total_seconds())
+
+
+def _check_permission(loaded: LoadedScenario, permission: PermissionCheck,
+                      outcomes: list[ExchangeOutcome], session_tags: dict[str, str], *,
+                      allowed: bool) -> list[Check]:
+    verb = "can" if allowed else "cannot"
+    sessions = _sessions(permission.role, outcomes)
+    if not sessions:
+        return [Check("permission", Status.FAIL,
+                      f"{verb} {permission.action} on {permission.resource}: no role assumed")]
+    checks: list[Check] = []
+    for outcome in sessions:
+        policies = role_permission_policies(loaded, outcome.role_arn)
+        context: dict[str, Any] = dict(permission.context)
+        for key, value in session_tags.items():
+            context.setdefault(f"aws:PrincipalTag/{key}", value)
+        decision = evaluate(policies, Request(action=permission.action,
+                                              resource=permission.resource, context=context))
+        ok = decision.allowed == allowed
+        checks.append(Check("permission", Status.PASS if ok else Status.FAIL,
+                            f"{outcome.role_arn} {verb} {permission.action} on "
+                            f"{permission.resource}: {decision.describe()}"))
+    return checks
+
+
+def role_permission_policies(loaded: LoadedScenario, role_arn: str) -> list[Policy]:
+    """Return the parsed inline and managed permission policies of a declared role."""
+    account_id = role_arn.split(":")[4]
+    name = role_arn.rsplit("/", 1)[1]
+    account = loaded.scenario.aws.accounts.get(account_id)
+    spec = account.roles.get(name) if account else None
+    if spec is None:
+        return []
+    policies = [parse_policy(document) for document in spec.inline_policies.values()]
+    for arn in spec.policies:
+        document = managed_policy_document(arn)
+        if document is not None:
+            policies.append(parse_policy(document))
+    return policies
+
+
+def managed_policy_document(arn: str) -> dict[str, Any] | None:
+    """Return an AWS managed policy's document (from moto's copy of AWS's policies)."""
+    from sp_fixtures.aws.iam_view import _moto_aws_policies
+
+    found = _moto_aws_policies().get(arn)
+    if found is None:
+        return None
+    document = found[1].get("Document")
+    return json.loads(document) if isinstance(document, str) else document
