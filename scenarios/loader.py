@@ -1,4 +1,4 @@
-"""Load a scenario file: schema, cross-references, keys — every mistake as ``file:line: message``."""
+"""Load a scenario file: schema, cross-references, keys; mistakes as ``file:line: message``."""
 
 from __future__ import annotations
 

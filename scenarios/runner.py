@@ -22,7 +22,7 @@ from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
 class Status(StrEnum):
     """How one check came out."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
 
 
@@ -94,15 +94,22 @@ def offered_pairs(role_values: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def run_user(loaded: LoadedScenario, exchanger: Exchanger, user: str,
-             expect_key: str, expectation: Expectation) -> UserResult:
+def run_user(
+    loaded: LoadedScenario,
+    exchanger: Exchanger,
+    user: str,
+    expect_key: str,
+    expectation: Expectation,
+) -> UserResult:
     """Issue ``user``'s assertion, exchange what it offers, and check the expectation."""
     started = utcnow()
     issued = loaded.provider.issue(user, now=started)
     assertion = issued.saml_response
-    session_tags = {a.name[len(PRINCIPAL_TAG_PREFIX):]: a.values[0]
-                    for a in issued.mapping.attributes
-                    if a.name.startswith(PRINCIPAL_TAG_PREFIX) and a.values}
+    session_tags = {
+        a.name[len(PRINCIPAL_TAG_PREFIX) :]: a.values[0]
+        for a in issued.mapping.attributes
+        if a.name.startswith(PRINCIPAL_TAG_PREFIX) and a.values
+    }
     pairs = offered_pairs(issued.mapping.values(AwsAttribute.ROLE))
     outcomes = [exchanger.exchange(role, provider, assertion) for role, provider in pairs]
     if expectation.error is not None and expectation.error.role is not None:
@@ -118,17 +125,19 @@ def run_user(loaded: LoadedScenario, exchanger: Exchanger, user: str,
     if expectation.session is not None:
         checks.extend(_check_session(expectation.session, outcomes, started, session_tags))
     for permission in expectation.can:
-        checks.extend(_check_permission(loaded, permission, outcomes, session_tags,
-                                        allowed=True))
+        checks.extend(_check_permission(loaded, permission, outcomes, session_tags, allowed=True))
     for permission in expectation.cannot:
-        checks.extend(_check_permission(loaded, permission, outcomes, session_tags,
-                                        allowed=False))
+        checks.extend(_check_permission(loaded, permission, outcomes, session_tags, allowed=False))
     return UserResult(user, expect_key, pairs, tuple(outcomes), tuple(checks))
 
 
-def run_scenario(loaded: LoadedScenario, exchanger: Exchanger, *,
-                 users: Iterable[str] | None = None,
-                 progress: Callable[[str], None] | None = None) -> ScenarioResult:
+def run_scenario(
+    loaded: LoadedScenario,
+    exchanger: Exchanger,
+    *,
+    users: Iterable[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScenarioResult:
     """Run every expectation of ``loaded`` (or only ``users``) against ``exchanger``."""
     results: list[UserResult] = []
     names = list(users) if users is not None else loaded.expected_users()
@@ -142,12 +151,12 @@ def run_scenario(loaded: LoadedScenario, exchanger: Exchanger, *,
     covered = set(loaded.expected_users())
     unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
     findings = tuple(o.finding for r in results for o in r.outcomes if o.finding)
-    return ScenarioResult(loaded.name, str(loaded.path), exchanger.mode, tuple(results),
-                          unexpected, findings)
+    return ScenarioResult(
+        loaded.name, str(loaded.path), exchanger.mode, tuple(results), unexpected, findings
+    )
 
 
-def _provider_for(loaded: LoadedScenario, role_arn: str,
-                  pairs: tuple[tuple[str, str], ...]) -> str:
+def _provider_for(loaded: LoadedScenario, role_arn: str, pairs: tuple[tuple[str, str], ...]) -> str:
     account = role_arn.split(":")[4]
     for _, provider in pairs:
         if provider.split(":")[4] == account:
@@ -168,8 +177,11 @@ def _check_roles(expected: list[str], outcomes: list[ExchangeOutcome]) -> Check:
         problems.append(f"unexpected role {role}")
     for role in sorted(want - got):
         refused = next((o for o in outcomes if o.role_arn == role), None)
-        why = (f" (refused: {refused.describe()})" if refused is not None
-               else " (not offered by the IdP)")
+        why = (
+            f" (refused: {refused.describe()})"
+            if refused is not None
+            else " (not offered by the IdP)"
+        )
         problems.append(f"missing role {role}{why}")
     return Check("roles", Status.FAIL, "; ".join(problems))
 
@@ -179,26 +191,43 @@ def _check_error(expectation: Expectation, outcomes: list[ExchangeOutcome]) -> l
     assert expected is not None  # noqa: S101
     targets = [o for o in outcomes if expected.role is None or o.role_arn == expected.role]
     if not targets:
-        return [Check("error", Status.FAIL,
-                      f"expected {expected.code} but the assertion offers no role to exchange; "
-                      "name one with error.role")]
+        return [
+            Check(
+                "error",
+                Status.FAIL,
+                f"expected {expected.code} but the assertion offers no role to exchange; "
+                "name one with error.role",
+            )
+        ]
     checks: list[Check] = []
     for outcome in targets:
         if outcome.ok:
-            checks.append(Check("error", Status.FAIL,
-                                f"expected {expected.code} for {outcome.role_arn} but got "
-                                f"credentials"))
+            checks.append(
+                Check(
+                    "error",
+                    Status.FAIL,
+                    f"expected {expected.code} for {outcome.role_arn} but got credentials",
+                )
+            )
         elif outcome.error_code != expected.code:
-            checks.append(Check("error", Status.FAIL,
-                                f"expected {expected.code} for {outcome.role_arn} but got "
-                                f"{outcome.describe()}"))
+            checks.append(
+                Check(
+                    "error",
+                    Status.FAIL,
+                    f"expected {expected.code} for {outcome.role_arn} but got {outcome.describe()}",
+                )
+            )
         elif expected.message and expected.message not in (outcome.error_message or ""):
-            checks.append(Check("error", Status.FAIL,
-                                f"{outcome.role_arn}: {expected.code} as expected, but the "
-                                f"message {outcome.error_message!r} lacks {expected.message!r}"))
+            checks.append(
+                Check(
+                    "error",
+                    Status.FAIL,
+                    f"{outcome.role_arn}: {expected.code} as expected, but the "
+                    f"message {outcome.error_message!r} lacks {expected.message!r}",
+                )
+            )
         else:
-            checks.append(Check("error", Status.PASS,
-                                f"{outcome.role_arn}: {outcome.describe()}"))
+            checks.append(Check("error", Status.PASS, f"{outcome.role_arn}: {outcome.describe()}"))
     return checks
 
 
@@ -206,12 +235,22 @@ def _sessions(role: str | None, outcomes: list[ExchangeOutcome]) -> list[Exchang
     return [o for o in outcomes if o.ok and (role is None or o.role_arn == role)]
 
 
-def _check_session(expected: SessionCheck, outcomes: list[ExchangeOutcome],
-                   started: dt.datetime, session_tags: dict[str, str]) -> list[Check]:
+def _check_session(
+    expected: SessionCheck,
+    outcomes: list[ExchangeOutcome],
+    started: dt.datetime,
+    session_tags: dict[str, str],
+) -> list[Check]:
     sessions = _sessions(expected.role, outcomes)
     if not sessions:
-        return [Check("session", Status.FAIL, "no session to check: no role was assumed"
-                      + (f" ({expected.role})" if expected.role else ""))]
+        return [
+            Check(
+                "session",
+                Status.FAIL,
+                "no session to check: no role was assumed"
+                + (f" ({expected.role})" if expected.role else ""),
+            )
+        ]
     checks: list[Check] = []
     for outcome in sessions:
         answer = outcome.answer or {}
@@ -224,16 +263,25 @@ def _check_session(expected: SessionCheck, outcomes: list[ExchangeOutcome],
             duration = _duration(answer, started)
             if duration is None or abs(duration - expected.duration) > 5:
                 problems.append(f"duration {duration} s, expected {expected.duration} s")
-        if expected.source_identity is not None and answer.get(
-                "SourceIdentity") != expected.source_identity:
-            problems.append(f"source identity {answer.get('SourceIdentity')!r}, expected "
-                            f"{expected.source_identity!r}")
+        if (
+            expected.source_identity is not None
+            and answer.get("SourceIdentity") != expected.source_identity
+        ):
+            problems.append(
+                f"source identity {answer.get('SourceIdentity')!r}, expected "
+                f"{expected.source_identity!r}"
+            )
         if expected.tags is not None:
             if session_tags != expected.tags:
                 problems.append(f"session tags {session_tags}, expected {expected.tags}")
         status = Status.FAIL if problems else Status.PASS
-        checks.append(Check("session", status,
-                            f"{outcome.role_arn}: " + ("; ".join(problems) or "session as expected")))
+        checks.append(
+            Check(
+                "session",
+                status,
+                f"{outcome.role_arn}: " + ("; ".join(problems) or "session as expected"),
+            )
+        )
     return checks
 
 
@@ -244,26 +292,43 @@ def _duration(answer: Mapping[str, Any], started: dt.datetime) -> int | None:
     return int((expiration - started).total_seconds())
 
 
-def _check_permission(loaded: LoadedScenario, permission: PermissionCheck,
-                      outcomes: list[ExchangeOutcome], session_tags: dict[str, str], *,
-                      allowed: bool) -> list[Check]:
+def _check_permission(
+    loaded: LoadedScenario,
+    permission: PermissionCheck,
+    outcomes: list[ExchangeOutcome],
+    session_tags: dict[str, str],
+    *,
+    allowed: bool,
+) -> list[Check]:
     verb = "can" if allowed else "cannot"
     sessions = _sessions(permission.role, outcomes)
     if not sessions:
-        return [Check("permission", Status.FAIL,
-                      f"{verb} {permission.action} on {permission.resource}: no role assumed")]
+        return [
+            Check(
+                "permission",
+                Status.FAIL,
+                f"{verb} {permission.action} on {permission.resource}: no role assumed",
+            )
+        ]
     checks: list[Check] = []
     for outcome in sessions:
         policies = role_permission_policies(loaded, outcome.role_arn)
         context: dict[str, Any] = dict(permission.context)
         for key, value in session_tags.items():
             context.setdefault(f"aws:PrincipalTag/{key}", value)
-        decision = evaluate(policies, Request(action=permission.action,
-                                              resource=permission.resource, context=context))
+        decision = evaluate(
+            policies,
+            Request(action=permission.action, resource=permission.resource, context=context),
+        )
         ok = decision.allowed == allowed
-        checks.append(Check("permission", Status.PASS if ok else Status.FAIL,
-                            f"{outcome.role_arn} {verb} {permission.action} on "
-                            f"{permission.resource}: {decision.describe()}"))
+        checks.append(
+            Check(
+                "permission",
+                Status.PASS if ok else Status.FAIL,
+                f"{outcome.role_arn} {verb} {permission.action} on "
+                f"{permission.resource}: {decision.describe()}",
+            )
+        )
     return checks
 
 
