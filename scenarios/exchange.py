@@ -28,6 +28,8 @@ class ExchangeOutcome:
     """The strict-STS rule that refused (known in-process only)."""
     finding: str | None = None
     """Live mode: how AWS and fedharness's own verdict disagreed."""
+    explanation: str | None = None
+    """Why the rule refused, when known (e.g. the trust-policy condition that failed)."""
 
     @property
     def ok(self) -> bool:
@@ -39,7 +41,8 @@ class ExchangeOutcome:
         if self.answer is not None:
             return f"credentials for {self.answer['AssumedRoleUser']['Arn']}"
         rule = f" [rule {self.rule}]" if self.rule else ""
-        return f"{self.error_code}: {self.error_message}{rule}"
+        why = f" — {self.explanation}" if self.explanation else ""
+        return f"{self.error_code}: {self.error_message}{rule}{why}"
 
 
 class Exchanger(Protocol):
@@ -75,8 +78,12 @@ class MotoExchanger:
         verdict = self.sts.judge(AssumeRoleWithSamlRequest(
             RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion))
         if verdict.error is not None:
+            decisions = verdict.exchange.trust_decisions
+            explanation = (decisions[-1].describe() if decisions and not decisions[-1].allowed
+                           else verdict.error.detail)
             return ExchangeOutcome(role_arn, principal_arn, error_code=verdict.error.code,
-                                   error_message=verdict.error.message, rule=verdict.failed_rule)
+                                   error_message=verdict.error.message, rule=verdict.failed_rule,
+                                   explanation=explanation)
         return ExchangeOutcome(role_arn, principal_arn, answer=self.sts.answer(verdict.exchange))
 
 

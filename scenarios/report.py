@@ -27,7 +27,7 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
                       title_justify="left", show_lines=False, expand=False)
         table.add_column("user", style="bold")
         table.add_column("expect", style="dim")
-        table.add_column("roles assumed")
+        table.add_column("roles assumed", overflow="fold")
         table.add_column("verdict")
         for user in result.users:
             verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
@@ -36,8 +36,9 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
         console.print(table)
         for user in result.users:
             for check in user.failures:
-                console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
-                                            f" [{check.kind}] ", check.message))
+                for problem in check.message.split("; "):
+                    console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
+                                                f" [{check.kind}] ", problem))
         for finding in result.findings:
             console.print(Text.assemble(("  ! ", "bold yellow"), finding))
         if result.unexpected_users:
