@@ -36,7 +36,7 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
         console.print(table)
         for user in result.users:
             for check in user.failures:
-                for problem in check.message.split("; "):
+                for problem in check.message.split("\n"):
                     console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
                                                 f" [{check.kind}] ", problem))
         for finding in result.findings:

@@ -183,7 +183,7 @@ def _check_roles(expected: list[str], outcomes: list[ExchangeOutcome]) -> Check:
             else " (not offered by the IdP)"
         )
         problems.append(f"missing role {role}{why}")
-    return Check("roles", Status.FAIL, "; ".join(problems))
+    return Check("roles", Status.FAIL, "\n".join(problems))
 
 
 def _check_error(expectation: Expectation, outcomes: list[ExchangeOutcome]) -> list[Check]:
@@ -289,7 +289,7 @@ def _duration(answer: Mapping[str, Any], started: dt.datetime) -> int | None:
     expiration = answer.get("Credentials", {}).get("Expiration")
     if not isinstance(expiration, dt.datetime):
         return None
-    return int((expiration - started).total_seconds())
+    return int((expiration - started.replace(microsecond=0)).total_seconds())
 
 
 def _check_permission(

@@ -1,0 +1,41 @@
+"""`fedharness run`: exit statuses, the terminal report, JUnit and JSON files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from lxml import etree
+
+from scenarios.cli import main
+from tests.conftest import DATA, ROOT
+
+VERDICTS = DATA / "scenarios" / "verdicts.yaml"
+
+
+def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = runner.invoke(main, ["run", str(VERDICTS), "--json", str(tmp_path / "r.json"),
+                                "--junit", str(tmp_path / "r.xml")])
+    assert good.exit_code == 0, good.output
+    assert "3 passed, 0 failed" in good.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] is True
+    assert [u["user"] for u in report["scenarios"][0]["users"]] == ["alice", "bob", "carol"]
+    suite = etree.parse(str(tmp_path / "r.xml")).getroot()[0]
+    assert suite.get("tests") == "3" and suite.get("failures") == "0"
+    failing = ROOT / "scenarios" / "failing" / "admin-leak.yaml"
+    bad = runner.invoke(main, ["run", str(failing), "--junit", str(tmp_path / "f.xml")])
+    assert bad.exit_code == 1
+    assert "unexpected role arn:aws:iam::111111111111:role/Admin" in bad.stdout
+    failures = etree.parse(str(tmp_path / "f.xml")).getroot().iter("failure")
+    assert any("missing role" in (f.get("message") or "") for f in failures)
+    missing = runner.invoke(main, ["run", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2
+
+
+def test_examples_all_pass() -> None:
+    result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "examples")])
+    assert result.exit_code == 0, result.stdout
+    assert ", 0 failed" in result.stdout
