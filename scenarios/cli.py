@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -84,9 +85,12 @@ def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
               help="Write a JUnit XML report.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a JSON report.")
+@click.option("-j", "--jobs", default="1", show_default=True,
+              help="Worker processes per scenario (a number or 'auto'; moto and server modes).")
 @reports_bad_input
 def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: str | None,
-        region: str | None, junit_path: Path | None, json_path: Path | None) -> None:
+        region: str | None, junit_path: Path | None, json_path: Path | None,
+        jobs: str) -> None:
     """Run scenario files (or folders of them): exit 0 when every expectation holds,
     1 when one fails, 2 on bad input."""
     from rich.console import Console
@@ -99,6 +103,7 @@ def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: s
 
     if mode == "server" and endpoint_url is None:
         fail("--aws server needs --endpoint-url (the URL `fedharness sts serve` prints)")
+    workers = _jobs(jobs)
     loaded = [load_scenario(path) for path in _scenario_files(paths)]
     console = Console()
     results = []
@@ -106,6 +111,13 @@ def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: s
     with Progress(console=console, transient=True, disable=total < 50) as progress:
         task = progress.add_task("running", total=total)
         for scenario in loaded:
+            if workers > 1 and mode != "live" and len(scenario.expected_users()) > 1:
+                from scenarios.parallel import run_parallel
+
+                results.append(run_parallel(scenario, workers, mode=mode,  # type: ignore[arg-type]
+                                            endpoint_url=endpoint_url))
+                progress.advance(task, len(scenario.expected_users()))
+                continue
             with open_exchanger(scenario, mode,  # type: ignore[arg-type]
                                 endpoint_url=endpoint_url, profile=profile,
                                 region=region) as exchanger:
@@ -117,6 +129,15 @@ def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: s
     if json_path is not None:
         write_json(json_path, results)
     sys.exit(0 if all(r.passed for r in results) else 1)
+
+
+def _jobs(value: str) -> int:
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        fail(f"--jobs must be a positive number or 'auto', not {value!r}")
+    return int(value)
 
 
 @main.group()

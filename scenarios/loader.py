@@ -1,16 +1,40 @@
-"""Load a scenario file: schema, cross-references, keys; mistakes as ``file:line: message``."""
+"""Load a scenario file: schema, cross-references, keys; mistakes as ``file:line: message``.
+
+Everything a run would otherwise trip over later without a line (a file named by the scenario, a
+mapping table entry, an attribute template, a user lacking a field the IdP needs) is checked here,
+so ``fedharness run`` exits 2 with the line before calling STS.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from idp.directory import Directory, DirectoryError
-from idp.errors import IdpError
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from idp.config import IdpSettings, KeyFiles
+from idp.directory import (
+    Directory,
+    DirectoryConfig,
+    DirectoryError,
+    UnreadableDirectoryFileError,
+    UnsupportedDirectoryFileError,
+    User,
+)
+from idp.errors import IdpError, KeyLoadError
 from idp.provider import IdentityProvider
-from idp.yamlfile import ConfigError, LoadedYaml, load_yaml, validate
+from idp.templates import USER_FIELDS, TemplateError, render
+from idp.yamlfile import ConfigError, LoadedYaml, SchemaError, format_location, load_yaml, validate
 from scenarios.model import Expectation, Scenario, is_pattern, pattern_matches
+from sp_fixtures.aws.account import ROLE_ARN, AccountError, AwsWorld
+
+Loc = tuple[Hashable, ...]
 
 
 @dataclass(frozen=True)
@@ -55,64 +79,237 @@ class LoadedScenario:
 def load_scenario(path: Path) -> LoadedScenario:
     """Read and check a scenario file; raise ConfigError (``file:line: message``) when wrong."""
     loaded = load_yaml(path)
+    if loaded.data is None:
+        raise SchemaError(path, 1, "the file is empty; a scenario needs at least 'name' and 'idp'")
     scenario = validate(Scenario, loaded)
-    base_dir = path.parent
+    checker = _Checker(loaded)
+    directory = checker.directory(scenario.directory)
+    checker.idp_files(scenario.idp)
     try:
-        directory = Directory.from_config(scenario.directory, base_dir)
-    except DirectoryError as exc:
-        if exc.path is not None:
-            raise
-        raise ConfigError(path, loaded.line_of(("directory",)), exc.message) from None
-    try:
-        provider = IdentityProvider(scenario.idp, directory, base_dir=base_dir)
+        provider = IdentityProvider(scenario.idp, directory, base_dir=checker.base_dir)
+    except KeyLoadError as exc:
+        raise checker.key_error(scenario.idp, exc) from None
     except IdpError as exc:
-        raise ConfigError(path, loaded.line_of(("idp", "signing")), exc.message) from None
+        raise checker.error(("idp",), exc.message) from None
+    checker.mapping_table(scenario.idp)
+    checker.templates(scenario.idp)
+    checker.aws_files(scenario.aws)
     result = LoadedScenario(path, scenario, loaded, provider, directory)
-    _check_expectations(result)
+    _check_expectations(result, checker)
+    checker.expected_users(result)
     return result
 
 
-def _check_expectations(loaded: LoadedScenario) -> None:
+class _Checker:
+    """The checks that need the file's lines; each raises ConfigError at the right one."""
+
+    def __init__(self, loaded: LoadedYaml) -> None:
+        self.loaded = loaded
+        self.base_dir = loaded.path.parent
+
+    def error(self, loc: Loc, message: str) -> ConfigError:
+        """Return a ConfigError at ``loc`` whose message starts with the spelled-out location."""
+        where = format_location(self.loaded.data, loc)
+        return ConfigError(self.loaded.path, self.loaded.line_of(loc),
+                           f"{where}: {message}" if where else message)
+
+    def file(self, loc: Loc, name: Path | str) -> Path:
+        """Return the file ``name`` (relative to the scenario) or raise when it is not one."""
+        path = self.base_dir / name
+        if path.is_dir():
+            raise self.error(loc, f"{name} is a folder, not a file")
+        if not path.is_file():
+            raise self.error(
+                loc, f"no such file: {name} (paths are relative to the scenario file)")
+        return path
+
+    def read(self, loc: Loc, name: Path | str) -> bytes:
+        """Return the bytes of the file ``name``, or raise at ``loc``."""
+        try:
+            return self.file(loc, name).read_bytes()
+        except OSError as exc:
+            raise self.error(loc, f"cannot read {name}: {exc.strerror or exc}") from None
+
+    # --- directory and IdP ------------------------------------------------------------------
+
+    def directory(self, config: DirectoryConfig) -> Directory:
+        """Build the directory; a directory file that cannot be opened is this file's mistake."""
+        file_path = None if config.file is None else self.file(("directory", "file"), config.file)
+        try:
+            return Directory.from_config(config, self.base_dir)
+        except (UnreadableDirectoryFileError, UnsupportedDirectoryFileError) as exc:
+            if exc.path != file_path or exc.line is not None:
+                raise
+            raise self.error(("directory", "file"), exc.message) from None
+        except DirectoryError as exc:
+            if exc.path is not None:
+                raise  # a mistake inside the directory file, at its own line
+            raise self.error(("directory",), exc.message) from None
+
+    def idp_files(self, settings: IdpSettings) -> None:
+        """Check that every key, certificate and encryption certificate file exists."""
+        for loc, files in self._key_files(settings):
+            self.file((*loc, "key"), files.key)
+            self.file((*loc, "cert"), files.cert)
+        for sp_name, sp in settings.service_providers.items():
+            if sp.encrypt is None:
+                continue
+            loc = ("idp", "service_providers", sp_name, "encrypt", "cert")
+            try:
+                x509.load_pem_x509_certificate(self.read(loc, sp.encrypt.cert))
+            except ValueError:
+                raise self.error(loc, f"{sp.encrypt.cert} is not a PEM certificate") from None
+
+    def key_error(self, settings: IdpSettings, exc: KeyLoadError) -> ConfigError:
+        """Place a key-loading problem at the key, certificate or password it is about."""
+        for loc, files in self._key_files(settings):
+            prefix = f"{self.base_dir / files.key}: "
+            if not exc.message.startswith(prefix):
+                continue
+            problem = exc.message.removeprefix(prefix)
+            if "certificate" in problem:
+                return self.error((*loc, "cert"), f"{problem} ({files.cert} and {files.key})")
+            if "password" in problem and files.password is not None:
+                return self.error((*loc, "password"), problem)
+            return self.error((*loc, "key"), f"{files.key}: {problem}")
+        return self.error(("idp", "signing"), exc.message)
+
+    @staticmethod
+    def _key_files(settings: IdpSettings) -> Iterator[tuple[Loc, KeyFiles]]:
+        yield ("idp", "signing"), settings.signing
+        if settings.signing.next_key is not None:
+            yield ("idp", "signing", "next_key"), settings.signing.next_key
+
+    def mapping_table(self, settings: IdpSettings) -> None:
+        """Check the explicit table's entries: a role ARN, or a role ARN and a provider ARN."""
+        explicit = settings.mapping.explicit
+        if explicit is None:
+            return
+        for table, rows in (("groups", explicit.groups), ("users", explicit.users)):
+            for owner, entries in rows.items():
+                for index, entry in enumerate(entries):
+                    loc = ("idp", "mapping", "explicit", table, owner, index)
+                    if "," not in entry and not ROLE_ARN.fullmatch(entry):
+                        raise self.error(loc, f"not a role ARN: {entry!r} (expected "
+                                         "arn:aws:iam::<12-digit account>:role/<name>, or "
+                                         "'<role ARN>,<saml-provider ARN>')")
+
+    def templates(self, settings: IdpSettings) -> None:
+        """Check that every attribute template names only fields a user can have."""
+        probe_fields: dict[str, Any] = {field: "x" for field in USER_FIELDS if field != "name"}
+        for loc, template in _templates(settings):
+            attributes = {name: ("x",) for name in re.findall(r"\{attr:([^{}]+)\}", template)}
+            probe = dataclasses.replace(User(name="x", attributes=attributes), **probe_fields)
+            try:
+                render(template, probe)
+            except TemplateError as exc:
+                raise self.error(loc, exc.message) from None
+
+    def expected_users(self, scenario: LoadedScenario) -> None:
+        """Check that each user with an expectation has what the IdP needs to issue for them."""
+        settings = scenario.scenario.idp
+        templates = list(_templates(settings))
+        for name in scenario.expected_users():
+            user = scenario.directory.user(name)
+            user_loc: Loc = ("directory", "users", name)
+            try:
+                scenario.provider.name_id_for(user)
+            except IdpError as exc:
+                loc = user_loc if self.loaded.has(user_loc) else ("idp", "name_id", "source")
+                raise self.error(loc, f"{exc.message}, from idp.name_id.source") from None
+            for template_loc, template in templates:
+                try:
+                    render(template, user)
+                except TemplateError as exc:
+                    where = format_location(self.loaded.data, template_loc)
+                    loc = user_loc if self.loaded.has(user_loc) else template_loc
+                    raise self.error(loc, f"{exc.message}, from {where}") from None
+
+    # --- AWS world ------------------------------------------------------------------------
+
+    def aws_files(self, world: AwsWorld) -> None:
+        """Check the metadata and private-key files the SAML providers name."""
+        for account_id, account in world.accounts.items():
+            for name, spec in account.saml_providers.items():
+                loc: Loc = ("aws", "accounts", account_id, "saml_providers", name)
+                if spec.metadata != "from-idp":
+                    self._metadata((*loc, "metadata"), spec.metadata)
+                keys = spec.encryption.private_keys if spec.encryption else []
+                for index, key in enumerate(keys):
+                    key_loc = (*loc, "encryption", "private_keys", index)
+                    try:
+                        serialization.load_pem_private_key(self.read(key_loc, key), None)
+                    except (TypeError, ValueError):
+                        raise self.error(
+                            key_loc, f"{key} is not an unencrypted PEM private key") from None
+
+    def _metadata(self, loc: Loc, name: str) -> None:
+        from sp_fixtures.aws.provision import decode_metadata
+
+        try:
+            decode_metadata(self.read(loc, name), name)
+        except AccountError as exc:
+            raise self.error(loc, exc.message) from None
+
+
+def _templates(settings: IdpSettings) -> Iterator[tuple[Loc, str]]:
+    """Yield the location and text of every attribute value template."""
+    config = settings.attributes
+    loc: Loc = ("idp", "attributes")
+    if config.role_session_name is not None:
+        yield (*loc, "role_session_name"), config.role_session_name
+    for key, template in config.principal_tags.items():
+        yield (*loc, "principal_tags", key), template
+    if config.source_identity is not None:
+        yield (*loc, "source_identity"), config.source_identity
+    for name, templates in config.extra.items():
+        if isinstance(templates, str):
+            yield (*loc, "extra", name), templates
+        else:
+            for index, template in enumerate(templates):
+                yield (*loc, "extra", name, index), template
+
+
+def _check_expectations(loaded: LoadedScenario, checker: _Checker) -> None:
     users = [u.name for u in loaded.directory.users()]
+    known_users = set(users)
     groups = {g.name for g in loaded.directory.groups()}
     declared_roles = set(loaded.scenario.aws.role_arns())
     for key, expectation in loaded.scenario.expect.items():
-        line = loaded.line_of("expect", key)
+        loc = ("expect", key)
         if key.startswith("group:"):
             group = key[len("group:"):]
             if group not in groups:
-                raise ConfigError(loaded.path, line, f"expect.{key}: unknown group {group!r}"
-                                  + _suggest(group, groups))
+                raise checker.error(loc, f"unknown group {group!r}" + _suggest(group, groups))
         elif is_pattern(key):
             if not any(pattern_matches(key, user, ()) for user in users):
-                raise ConfigError(loaded.path, line,
-                                  f"expect.{key}: the pattern matches no user of the directory")
-        elif key not in users:
-            raise ConfigError(loaded.path, line,
-                              f"expect.{key}: unknown user {key!r}" + _suggest(key, users))
-        _check_roles(loaded, key, expectation, declared_roles)
+                raise checker.error(loc, "the pattern matches no user of the directory")
+        elif key not in known_users:
+            raise checker.error(loc, f"unknown user {key!r}" + _suggest(key, users))
+        _check_roles(checker, loc, expectation, declared_roles)
 
 
-def _check_roles(loaded: LoadedScenario, key: str, expectation: Expectation,
+def _check_roles(checker: _Checker, at: Loc, expectation: Expectation,
                  declared: set[str]) -> None:
     if not declared:
         return  # a scenario for live mode may leave the AWS world to the account
-    references: list[tuple[tuple[str | int, ...], str]] = [
+    references: list[tuple[Loc, str]] = [
         (("roles", i), arn) for i, arn in enumerate(expectation.roles or [])]
     if expectation.error is not None and expectation.error.role is not None:
         references.append((("error", "role"), expectation.error.role))
+    if expectation.session is not None and expectation.session.role is not None:
+        references.append((("session", "role"), expectation.session.role))
     for field_name in ("can", "cannot"):
         for i, check in enumerate(getattr(expectation, field_name)):
             if check.role is not None:
                 references.append(((field_name, i, "role"), check.role))
     for location, arn in references:
         if arn not in declared:
-            raise ConfigError(
-                loaded.path, loaded.line_of("expect", key, *location),
-                f"expect.{key}: role {arn} is not declared under aws.accounts"
-                + _suggest(arn, declared))
+            raise checker.error((*at, *location), f"role {arn} is not declared under aws.accounts"
+                                + _suggest(arn, declared))
 
 
 def _suggest(word: str, known: set[str] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+

@@ -7,16 +7,49 @@ Validated by pydantic (exported as JSON Schema by ``fedharness schema``); a mist
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from idp.config import IdpSettings
 from idp.directory import DirectoryConfig
 from sp_fixtures.aws.account import AwsWorld
 
 ROLE_ARN_PATTERN = r"^arn:aws[\w-]*:iam::\d{12}:role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$"
-RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)]
+_ROLE_ARN_FORM = "arn:aws:iam::<12-digit account>:role/<name>"
+
+
+def _role_arn_problem(value: str) -> str:
+    """Say which part of ``value`` keeps it from being a role ARN."""
+    parts = value.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return f"expected {_ROLE_ARN_FORM}, six parts separated by ':'"
+    _, partition, service, region, account, resource = parts
+    if not re.fullmatch(r"aws[\w-]*", partition):
+        return f"the partition is {partition!r}, not aws"
+    if service != "iam":
+        return f"the service is {service!r}, not iam"
+    if region:
+        return f"IAM ARNs have no region (got {region!r}): {_ROLE_ARN_FORM}"
+    if not re.fullmatch(r"\d{12}", account):
+        return f"the account id is {account!r}, not 12 digits"
+    if not resource.startswith("role/"):
+        return f"the resource is {resource!r}, not role/<name>"
+    return "the role name is not valid (at most 64 letters, digits and _+=,.@-)"
+
+
+def _check_role_arn(value: str) -> str:
+    if not re.fullmatch(ROLE_ARN_PATTERN, value):
+        raise ValueError(f"not a role ARN: {value!r}: {_role_arn_problem(value)}")
+    return value
+
+
+RoleArn = Annotated[
+    str,
+    AfterValidator(_check_role_arn),
+    WithJsonSchema({"type": "string", "pattern": ROLE_ARN_PATTERN}),
+]
 AwsErrorCode = Literal[
     "InvalidIdentityToken", "ExpiredTokenException", "AccessDenied", "ValidationError",
     "MalformedPolicyDocument", "PackedPolicyTooLarge", "IDPRejectedClaim",
@@ -68,8 +101,11 @@ class Expectation(_Strict):
 
     @model_validator(mode="after")
     def _roles_or_error(self) -> Expectation:
-        if (self.roles is None) == (self.error is None):
-            raise ValueError("give exactly one of 'roles' and 'error'")
+        if self.roles is not None and self.error is not None:
+            raise ValueError("give either 'roles' or 'error', not both")
+        if self.roles is None and self.error is None:
+            raise ValueError("give 'roles' (the exact roles the user gets, [] for none) "
+                             "or 'error' (the AWS error the user gets)")
         return self
 
 

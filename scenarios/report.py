@@ -14,6 +14,9 @@ from rich.text import Text
 
 from scenarios.runner import ScenarioResult, Status, UserResult
 
+TABLE_LIMIT = 50
+"""Scenarios with more users get a summary line instead of a table."""
+
 
 def _short(arn: str) -> str:
     parts = arn.split(":")
@@ -23,31 +26,47 @@ def _short(arn: str) -> str:
 def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
     """Print one table per scenario and a summary line."""
     for result in results:
-        table = Table(title=f"{result.name}  ({result.path}, aws={result.mode})",
-                      title_justify="left", show_lines=False, expand=False)
-        table.add_column("user", style="bold")
-        table.add_column("expect", style="dim")
-        table.add_column("roles assumed", overflow="fold")
-        table.add_column("verdict")
-        for user in result.users:
-            verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
-            assumed = ", ".join(_short(r) for r in user.assumed) or "-"
-            table.add_row(user.user, user.expect_key, assumed, verdict)
-        console.print(table)
-        for user in result.users:
-            for check in user.failures:
-                for problem in check.message.split("\n"):
-                    console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
-                                                f" [{check.kind}] ", problem))
-        for finding in result.findings:
-            console.print(Text.assemble(("  ! ", "bold yellow"), finding))
-        if result.unexpected_users:
-            console.print(Text(f"  note: no expectation covers "
-                               f"{', '.join(result.unexpected_users)}", style="yellow"))
+        if len(result.users) > TABLE_LIMIT:
+            passed = sum(u.passed for u in result.users)
+            console.print(Text.assemble((result.name, "bold"), f"  ({result.path}, "
+                                        f"aws={result.mode}): {passed} of {len(result.users)} "
+                                        "users as expected"))
+        else:
+            _print_table(console, result)
+        _print_failures(console, result)
     users = [u for r in results for u in r.users]
     failed = [u for u in users if not u.passed]
     style = "bold red" if failed else "bold green"
     console.print(Text(f"{len(users) - len(failed)} passed, {len(failed)} failed", style=style))
+
+
+def _print_table(console: Console, result: ScenarioResult) -> None:
+    table = Table(title=f"{result.name}  ({result.path}, aws={result.mode})",
+                  title_justify="left", show_lines=False, expand=False)
+    table.add_column("user", style="bold")
+    table.add_column("expect", style="dim")
+    table.add_column("roles assumed", overflow="fold")
+    table.add_column("verdict")
+    for user in result.users:
+        verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
+        assumed = ", ".join(_short(r) for r in user.assumed) or "-"
+        table.add_row(user.user, user.expect_key, assumed, verdict)
+    console.print(table)
+
+
+def _print_failures(console: Console, result: ScenarioResult) -> None:
+    for user in result.users:
+        for check in user.failures:
+            for problem in check.message.split("\n"):
+                console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
+                                            f" [{check.kind}] ", problem))
+    for finding in result.findings:
+        console.print(Text.assemble(("  ! ", "bold yellow"), finding))
+    if result.unexpected_users:
+        shown = ", ".join(result.unexpected_users[:20])
+        more = len(result.unexpected_users) - 20
+        console.print(Text(f"  note: no expectation covers {shown}"
+                           + (f" and {more} more" if more > 0 else ""), style="yellow"))
 
 
 def _user_json(user: UserResult) -> dict[str, Any]:

@@ -1,0 +1,269 @@
+"""The user × role matrix of a scenario, from the mapping alone (no signing, no STS), and its diff
+against a golden file, so that a change to groups or mapping rules shows who gains or loses what.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from idp.saml.constants import AwsAttribute
+from scenarios.loader import LoadedScenario
+from scenarios.runner import offered_pairs
+
+CSV_HEADER = ("user", "role_arn", "provider_arn")
+UserRoles = Mapping[str, frozenset[str]]
+"""Role ARN → the provider ARNs offered with it (empty when a golden file does not say)."""
+
+
+class GoldenFileError(Exception):
+    """A golden matrix file cannot be read or is not a matrix; ``str()`` names file and line."""
+
+    code = "golden_file"
+
+    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RoleMatrix:
+    """Which roles each user's assertion offers, and with which provider."""
+
+    scenario: str
+    users: Mapping[str, UserRoles]
+    """User → role ARN → provider ARNs, users in directory (or file) order."""
+
+    def roles(self) -> tuple[str, ...]:
+        """Return every role offered to someone, sorted."""
+        return tuple(sorted({role for roles in self.users.values() for role in roles}))
+
+    def providers(self) -> tuple[str, ...]:
+        """Return every provider ARN a role is offered with, sorted."""
+        return tuple(sorted({p for roles in self.users.values() for ps in roles.values()
+                             for p in ps}))
+
+    def to_document(self) -> dict[str, object]:
+        """Return the stable JSON form: users sorted, each with its sorted role ARNs."""
+        return {"scenario": self.scenario,
+                "users": {user: sorted(self.users[user]) for user in sorted(self.users)}}
+
+    def to_json(self) -> str:
+        """Return the JSON form as text (the format of ``--write``)."""
+        return json.dumps(self.to_document(), indent=2, ensure_ascii=False) + "\n"
+
+    def to_csv(self) -> str:
+        """Return ``user,role_arn,provider_arn`` rows; a user offered nothing has empty cells."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for user in sorted(self.users):
+            roles = self.users[user]
+            if not roles:
+                writer.writerow((user, "", ""))
+            for role in sorted(roles):
+                for provider in sorted(roles[role]) or [""]:
+                    writer.writerow((user, role, provider))
+        return out.getvalue()
+
+
+def compute_matrix(loaded: LoadedScenario) -> RoleMatrix:
+    """Map every directory user (mapping only: nothing is signed, STS is not called)."""
+    provider = loaded.provider
+    users: dict[str, UserRoles] = {}
+    for user in loaded.directory.users():
+        mapping = provider.map_user(user)
+        roles: dict[str, set[str]] = {}
+        for role, principal in offered_pairs(mapping.values(AwsAttribute.ROLE)):
+            roles.setdefault(role, set()).add(principal)
+        users[user.name] = {role: frozenset(ps) for role, ps in roles.items()}
+    return RoleMatrix(loaded.name, users)
+
+
+def short_role(arn: str) -> str:
+    """Return ``account:role/Name`` for a role ARN (the ARN itself when it is not one)."""
+    parts = arn.split(":", 5)
+    return f"{parts[4]}:{parts[5]}" if len(parts) == 6 else arn
+
+
+def matrix_table(matrix: RoleMatrix) -> Table:
+    """Return a rich table: users as rows, roles as columns, ✓ where the role is offered."""
+    roles = matrix.roles()
+    providers = matrix.providers()
+    caption = "via " + ", ".join(providers) if providers else "no user is offered a role"
+    table = Table(title=f"{matrix.scenario}: roles offered by the IdP (mapping only)",
+                  caption=caption, caption_justify="left")
+    table.add_column("user", no_wrap=True)
+    for role in roles:
+        table.add_column(short_role(role), justify="center")
+    for user, offered in matrix.users.items():
+        marks = [Text("✓", style="green") if role in offered else Text("·", style="dim")
+                 for role in roles]
+        table.add_row(Text(user), *marks)
+    return table
+
+
+# --- golden files -------------------------------------------------------------------------------
+
+
+def write_golden(matrix: RoleMatrix, path: Path) -> None:
+    """Write ``matrix`` to ``path``: CSV for a ``.csv`` file, else the JSON form."""
+    text = matrix.to_csv() if path.suffix.lower() == ".csv" else matrix.to_json()
+    path.write_text(text, encoding="utf-8")
+
+
+def read_golden(path: Path) -> RoleMatrix:
+    """Read a golden matrix written by ``--write`` (JSON, or CSV by extension)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise GoldenFileError(path, f"cannot read golden file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise GoldenFileError(path, "cannot read golden file: not UTF-8 text") from None
+    if path.suffix.lower() == ".csv":
+        return _golden_from_csv(path, text)
+    return _golden_from_json(path, text)
+
+
+def _golden_from_json(path: Path, text: str) -> RoleMatrix:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GoldenFileError(path, f"not valid JSON: {exc.msg} (column {exc.colno})",
+                              exc.lineno) from None
+    if not isinstance(document, dict) or not isinstance(document.get("users"), dict):
+        raise GoldenFileError(path, 'expected {"scenario": ..., "users": {user: [role ARN, ...]}}'
+                              " as written by `fedharness plan --write`")
+    users: dict[str, UserRoles] = {}
+    for user, roles in document["users"].items():
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise GoldenFileError(path, f"users.{user}: expected a list of role ARNs",
+                                  _line_of_key(text, user))
+        users[user] = {role: frozenset() for role in roles}
+    scenario = document.get("scenario")
+    return RoleMatrix(scenario if isinstance(scenario, str) else "", users)
+
+
+def _line_of_key(text: str, key: str) -> int | None:
+    needle = json.dumps(key, ensure_ascii=False) + ":"
+    offset = text.find(needle)
+    return text.count("\n", 0, offset) + 1 if offset >= 0 else None
+
+
+def _golden_from_csv(path: Path, text: str) -> RoleMatrix:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    users: dict[str, dict[str, set[str]]] = {}
+    header_seen = False
+    try:
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if not header_seen:
+                if tuple(c.strip() for c in cells) != CSV_HEADER:
+                    raise GoldenFileError(path, f"expected the header {','.join(CSV_HEADER)}",
+                                          line)
+                header_seen = True
+                continue
+            if len(cells) != len(CSV_HEADER):
+                raise GoldenFileError(path, f"expected 3 fields, got {len(cells)}", line)
+            user, role, provider = (cell.strip() for cell in cells)
+            if not user:
+                raise GoldenFileError(path, "row has no user", line)
+            roles = users.setdefault(user, {})
+            if role:
+                providers = roles.setdefault(role, set())
+                if provider:
+                    providers.add(provider)
+    except csv.Error as exc:
+        raise GoldenFileError(path, f"malformed CSV: {exc}", reader.line_num) from None
+    if not header_seen:
+        raise GoldenFileError(path, f"empty; expected the header {','.join(CSV_HEADER)}")
+    return RoleMatrix("", {user: {role: frozenset(ps) for role, ps in roles.items()}
+                           for user, roles in users.items()})
+
+
+# --- diff ---------------------------------------------------------------------------------------
+
+
+class ChangeKind(StrEnum):
+    """How a user's row of the matrix changed."""
+
+    NEW_USER = "new user"
+    REMOVED_USER = "removed user"
+    GAINS = "gains"
+    LOSES = "loses"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class MatrixChange:
+    """One difference between the golden matrix and the current one."""
+
+    kind: ChangeKind
+    user: str
+    role: str | None = None
+    providers: tuple[frozenset[str], frozenset[str]] | None = None
+    """(golden, current) providers of ``role``, for a PROVIDER change."""
+
+    @property
+    def sign(self) -> str:
+        """Return ``+``, ``-`` or ``~``."""
+        if self.kind in (ChangeKind.NEW_USER, ChangeKind.GAINS):
+            return "+"
+        return "-" if self.kind in (ChangeKind.REMOVED_USER, ChangeKind.LOSES) else "~"
+
+    def line(self) -> str:
+        """Return the change as one readable line, e.g. ``+ bob gains arn:…:role/Admin``."""
+        if self.kind in (ChangeKind.NEW_USER, ChangeKind.REMOVED_USER):
+            return f"{self.sign} {self.kind} {self.user}"
+        if self.kind is ChangeKind.PROVIDER and self.providers is not None:
+            was, now = (", ".join(sorted(p)) or "none" for p in self.providers)
+            return f"~ {self.user} {self.role} now via {now} (was {was})"
+        return f"{self.sign} {self.user} {self.kind} {self.role}"
+
+
+def diff_matrices(golden: RoleMatrix, current: RoleMatrix) -> tuple[MatrixChange, ...]:
+    """Return who gained or lost which role (and new or removed users), sorted by user."""
+    changes: list[MatrixChange] = []
+    for user in sorted(golden.users.keys() | current.users.keys()):
+        before, after = golden.users.get(user), current.users.get(user)
+        if before is None:
+            changes.append(MatrixChange(ChangeKind.NEW_USER, user))
+        elif after is None:
+            changes.append(MatrixChange(ChangeKind.REMOVED_USER, user))
+        before, after = before or {}, after or {}
+        changes.extend(MatrixChange(ChangeKind.GAINS, user, role)
+                       for role in sorted(after.keys() - before.keys()))
+        changes.extend(MatrixChange(ChangeKind.LOSES, user, role)
+                       for role in sorted(before.keys() - after.keys()))
+        for role in sorted(before.keys() & after.keys()):
+            if before[role] and after[role] and before[role] != after[role]:
+                changes.append(MatrixChange(ChangeKind.PROVIDER, user, role,
+                                            (before[role], after[role])))
+    return tuple(changes)
+
+
+def change_summary(changes: tuple[MatrixChange, ...]) -> str:
+    """Return one line counting the changes by kind."""
+    counts: dict[ChangeKind, int] = {}
+    for change in changes:
+        counts[change.kind] = counts.get(change.kind, 0) + 1
+    labels = {ChangeKind.GAINS: "gained", ChangeKind.LOSES: "lost",
+              ChangeKind.NEW_USER: "new users", ChangeKind.REMOVED_USER: "removed users",
+              ChangeKind.PROVIDER: "provider changes"}
+    return ", ".join(f"{labels[kind]}: {counts[kind]}" for kind in ChangeKind if kind in counts)
