@@ -135,6 +135,7 @@ class LiveExchanger:
     def __init__(self, loaded: LoadedScenario, *, profile: str | None = None,
                  region: str | None = None, endpoint_url: str | None = None) -> None:
         import boto3
+
         from sp_fixtures.aws.live_sts import LiveSts
 
         session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")

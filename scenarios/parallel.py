@@ -11,7 +11,6 @@ from scenarios.exchange import AwsMode, open_exchanger
 from scenarios.loader import LoadedScenario, load_scenario
 from scenarios.runner import ScenarioResult, UserResult, run_scenario
 
-
 _inherited: dict[str, LoadedScenario] = {}
 """Scenarios the parent loaded before forking; workers use them instead of re-reading files."""
 
