@@ -31,8 +31,14 @@ from idp.errors import IdpError, KeyLoadError
 from idp.provider import IdentityProvider
 from idp.templates import USER_FIELDS, TemplateError, render
 from idp.yamlfile import ConfigError, LoadedYaml, SchemaError, format_location, load_yaml, validate
-from scenarios.model import Expectation, Scenario, is_pattern, pattern_matches
-from sp_fixtures.aws.account import ROLE_ARN, AccountError, AwsWorld
+from scenarios.model import (
+    Expectation,
+    Scenario,
+    is_pattern,
+    pattern_matches,
+    role_arn_problem,
+)
+from sp_fixtures.aws.account import AccountError, AwsWorld
 
 Loc = tuple[Hashable, ...]
 
@@ -181,18 +187,21 @@ class _Checker:
             yield ("idp", "signing", "next_key"), settings.signing.next_key
 
     def mapping_table(self, settings: IdpSettings) -> None:
-        """Check the explicit table's entries: a role ARN, or a role ARN and a provider ARN."""
+        """Check the explicit table's entries: a role ARN, or a role ARN and a provider ARN.
+
+        The engine itself only refuses a bad entry when a user reaches it, at run time.
+        """
         explicit = settings.mapping.explicit
         if explicit is None:
             return
         for table, rows in (("groups", explicit.groups), ("users", explicit.users)):
             for owner, entries in rows.items():
                 for index, entry in enumerate(entries):
-                    loc = ("idp", "mapping", "explicit", table, owner, index)
-                    if "," not in entry and not ROLE_ARN.fullmatch(entry):
-                        raise self.error(loc, f"not a role ARN: {entry!r} (expected "
-                                         "arn:aws:iam::<12-digit account>:role/<name>, or "
-                                         "'<role ARN>,<saml-provider ARN>')")
+                    problem = None if "," in entry else role_arn_problem(entry)
+                    if problem is not None:
+                        raise self.error(("idp", "mapping", "explicit", table, owner, index),
+                                         f"not a role ARN: {entry!r}: {problem} "
+                                         "(or give '<role ARN>,<saml-provider ARN>')")
 
     def templates(self, settings: IdpSettings) -> None:
         """Check that every attribute template names only fields a user can have."""

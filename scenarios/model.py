@@ -20,8 +20,10 @@ ROLE_ARN_PATTERN = r"^arn:aws[\w-]*:iam::\d{12}:role/(?:[\x21-\x7e]*/)?[\w+=,.@-
 _ROLE_ARN_FORM = "arn:aws:iam::<12-digit account>:role/<name>"
 
 
-def _role_arn_problem(value: str) -> str:
-    """Say which part of ``value`` keeps it from being a role ARN."""
+def role_arn_problem(value: str) -> str | None:
+    """Return which part of ``value`` keeps it from being a role ARN, or None when it is one."""
+    if re.fullmatch(ROLE_ARN_PATTERN, value):
+        return None
     parts = value.split(":", 5)
     if len(parts) < 6 or parts[0] != "arn":
         return f"expected {_ROLE_ARN_FORM}, six parts separated by ':'"
@@ -40,8 +42,9 @@ def _role_arn_problem(value: str) -> str:
 
 
 def _check_role_arn(value: str) -> str:
-    if not re.fullmatch(ROLE_ARN_PATTERN, value):
-        raise ValueError(f"not a role ARN: {value!r}: {_role_arn_problem(value)}")
+    problem = role_arn_problem(value)
+    if problem is not None:
+        raise ValueError(f"not a role ARN: {value!r}: {problem}")
     return value
 
 
