@@ -242,6 +242,8 @@ class Directory:
         for name in named:
             if name not in self._groups:
                 self._groups[name] = Group(name=name, declared=False)
+        self._closures: dict[tuple[str, ...], tuple[str, ...]] = {}
+        """Direct groups → all groups; users often share direct groups, and nothing changes."""
 
     def __repr__(self) -> str:
         return f"<Directory: {len(self._users)} users, {len(self._groups)} groups>"
@@ -296,7 +298,14 @@ class Directory:
 
     def groups_of(self, user: User | str) -> tuple[str, ...]:
         """Return all groups of ``user``: direct ones in order, then inherited, nearest first."""
-        found = dict.fromkeys(self._as_user(user).direct_groups)
+        direct = self._as_user(user).direct_groups
+        closure = self._closures.get(direct)
+        if closure is None:
+            closure = self._closures[direct] = self._closure(direct)
+        return closure
+
+    def _closure(self, direct: tuple[str, ...]) -> tuple[str, ...]:
+        found = dict.fromkeys(direct)
         queue = list(found)
         for name in queue:
             group = self._groups.get(name)

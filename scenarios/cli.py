@@ -10,6 +10,8 @@ import click
 
 from scenarios.cli_aws import aws
 from scenarios.cli_common import fail, reports_bad_input
+from scenarios.cli_scenarios import register as register_scenario_commands
+from scenarios.cli_sts import sts
 
 config_option = click.option(
     "--config", "config_path", required=True,
@@ -167,6 +169,8 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
 
 
 main.add_command(aws)
+main.add_command(sts)
+register_scenario_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,8 +27,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from idp.directory import DirectoryError
     from idp.errors import IdpError
     from idp.yamlfile import ConfigError
+    from sp_fixtures.aws.account import AccountError
 
-    return (ConfigError, DirectoryError, IdpError)
+    return (ConfigError, DirectoryError, IdpError, AccountError)
 
 
 def reports_bad_input(func: Callable[P, R]) -> Callable[P, R]:

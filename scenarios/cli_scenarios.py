@@ -16,12 +16,15 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_TITLE = "fedharness scenario"
-SCHEMA_HINT = ("Reference it from a scenario file so editors (YAML language server) complete and "
-               "check it: put `# yaml-language-server: $schema=<path or URL of this file>` on the "
-               "file's first line.")
+SCHEMA_HINT = (
+    "Reference it from a scenario file so editors (YAML language server) complete and "
+    "check it: put `# yaml-language-server: $schema=<path or URL of this file>` on the "
+    "file's first line."
+)
 
 scenario_argument = click.argument(
-    "scenario_path", metavar="SCENARIO", type=click.Path(path_type=Path, dir_okay=False))
+    "scenario_path", metavar="SCENARIO", type=click.Path(path_type=Path, dir_okay=False)
+)
 
 
 def scenario_schema() -> dict[str, Any]:
@@ -30,21 +33,39 @@ def scenario_schema() -> dict[str, Any]:
 
     generated = Scenario.model_json_schema()
     generated.pop("title", None)
-    return {"$schema": JSON_SCHEMA_DIALECT, "title": SCHEMA_TITLE, "$comment": SCHEMA_HINT,
-            **generated}
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": SCHEMA_TITLE,
+        "$comment": SCHEMA_HINT,
+        **generated,
+    }
 
 
 @click.command("plan")
 @scenario_argument
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
-              default=None, help="Output form (default: table; none with --check/--write).")
-@click.option("--check", "golden", type=click.Path(path_type=Path, dir_okay=False),
-              help="Compare with a golden matrix (JSON, or CSV by extension); exit 1 on change.")
-@click.option("--write", "write_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the matrix as a golden file (JSON, or CSV by extension).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default=None,
+    help="Output form (default: table; none with --check/--write).",
+)
+@click.option(
+    "--check",
+    "golden",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Compare with a golden matrix (JSON, or CSV by extension); exit 1 on change.",
+)
+@click.option(
+    "--write",
+    "write_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the matrix as a golden file (JSON, or CSV by extension).",
+)
 @reports_bad_input
-def plan(scenario_path: Path, output_format: str | None, golden: Path | None,
-         write_path: Path | None) -> None:
+def plan(
+    scenario_path: Path, output_format: str | None, golden: Path | None, write_path: Path | None
+) -> None:
     """Print the user × role matrix from the mapping alone, without calling STS."""
     from scenarios.loader import load_scenario
     from scenarios.plan import compute_matrix, write_golden
@@ -67,8 +88,11 @@ def plan(scenario_path: Path, output_format: str | None, golden: Path | None,
             write_golden(matrix, write_path)
         except OSError as exc:
             fail(f"{write_path}: cannot write: {exc.strerror or exc}")
-        click.echo(f"wrote the matrix of {len(matrix.users)} users and {len(matrix.roles())} "
-                   f"roles to {write_path}", err=output_format is not None)
+        click.echo(
+            f"wrote the matrix of {len(matrix.users)} users and {len(matrix.roles())} "
+            f"roles to {write_path}",
+            err=output_format is not None,
+        )
     if golden is not None:
         _check(matrix, golden, quiet_summary=output_format is not None)
 
@@ -86,11 +110,15 @@ def _check(matrix: RoleMatrix, golden: Path, *, quiet_summary: bool) -> None:
     changes = diff_matrices(expected, matrix)
     console = Console(stderr=quiet_summary, highlight=False, soft_wrap=True)
     if not changes:
-        console.print(f"matrix unchanged ({len(matrix.users)} users, {len(matrix.roles())} roles"
-                      f" as in {golden})", markup=False)
+        console.print(
+            f"matrix unchanged ({len(matrix.users)} users, {len(matrix.roles())} roles"
+            f" as in {golden})",
+            markup=False,
+        )
         return
-    console.print(Text(f"matrix changed against {golden} ({change_summary(changes)}):",
-                       style="bold red"))
+    console.print(
+        Text(f"matrix changed against {golden} ({change_summary(changes)}):", style="bold red")
+    )
     styles = {"+": "green", "-": "red", "~": "yellow"}
     for change in changes:
         console.print(Text(change.line(), style=styles[change.sign]))
@@ -101,8 +129,14 @@ def _check(matrix: RoleMatrix, golden: Path, *, quiet_summary: bool) -> None:
 @scenario_argument
 @click.option("--user", "user_name", required=True, help="User name in the directory.")
 @click.option("--role", "role_arn", help="Explain only this role (offered or not).")
-@click.option("--aws", "mode", type=click.Choice(["moto"]), default="moto", show_default=True,
-              help="Where to judge: the strict STS's evidence exists in-process only.")
+@click.option(
+    "--aws",
+    "mode",
+    type=click.Choice(["moto"]),
+    default="moto",
+    show_default=True,
+    help="Where to judge: the strict STS's evidence exists in-process only.",
+)
 @reports_bad_input
 def explain(scenario_path: Path, user_name: str, role_arn: str | None, mode: str) -> None:
     """Print why a user gets each role: groups, mapping, attributes, STS and trust policy;
@@ -123,8 +157,12 @@ def explain(scenario_path: Path, user_name: str, role_arn: str | None, mode: str
 
 
 @click.command("schema")
-@click.option("--output", "output_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the schema to this file instead of printing it.")
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the schema to this file instead of printing it.",
+)
 def schema(output_path: Path | None) -> None:
     """Print the scenario file's JSON Schema (for editors: see its $comment)."""
     text = json.dumps(scenario_schema(), indent=2, ensure_ascii=False) + "\n"
@@ -136,8 +174,10 @@ def schema(output_path: Path | None) -> None:
         output_path.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"{output_path}: cannot write: {exc.strerror or exc}")
-    click.echo(f"wrote {output_path}. Reference it from a scenario file's first line:\n"
-               f"# yaml-language-server: $schema={output_path}")
+    click.echo(
+        f"wrote {output_path}. Reference it from a scenario file's first line:\n"
+        f"# yaml-language-server: $schema={output_path}"
+    )
 
 
 def register(main: click.Group) -> None:

@@ -78,13 +78,18 @@ class Explanation:
 def group_paths(directory: Directory, user: str) -> tuple[GroupPath, ...]:
     """Return each group of ``user`` with a shortest nesting path, in ``groups_of`` order."""
     paths: dict[str, tuple[str, ...]] = {}
-    queue = [(group, (user, group)) for group in directory.direct_groups_of(user)]
+    queue: list[tuple[str, tuple[str, ...]]] = [
+        (group, (user, group)) for group in directory.direct_groups_of(user)
+    ]
     for group, path in queue:
         if group in paths:
             continue
         paths[group] = path
-        queue.extend((parent, (*path, parent))
-                     for parent in directory.group(group).member_of if parent not in paths)
+        queue.extend(
+            (parent, (*path, parent))
+            for parent in directory.group(group).member_of
+            if parent not in paths
+        )
     return tuple(GroupPath(group, paths[group]) for group in directory.groups_of(user))
 
 
@@ -102,23 +107,39 @@ def explain_user(loaded: LoadedScenario, user: str, *, role: str | None = None) 
         assert isinstance(exchanger, MotoExchanger)  # noqa: S101 - mode "moto"
         assertion = loaded.provider.issue(user, now=utcnow()).saml_response
         verdicts = tuple(
-            RoleVerdict(arn, provider, is_offered, exchanger.sts.judge(
-                AssumeRoleWithSamlRequest(RoleArn=arn, PrincipalArn=provider,
-                                          SAMLAssertion=assertion)))
-            for arn, provider, is_offered in targets)
+            RoleVerdict(
+                arn,
+                provider,
+                is_offered,
+                exchanger.sts.judge(
+                    AssumeRoleWithSamlRequest(
+                        RoleArn=arn, PrincipalArn=provider, SAMLAssertion=assertion
+                    )
+                ),
+            )
+            for arn, provider, is_offered in targets
+        )
         result = run_user(loaded, exchanger, user, *found) if found is not None else None
     return Explanation(
-        scenario=loaded.name, user=user, groups=group_paths(directory, user),
-        engine=loaded.provider.engine.name, mapping=mapping, offered=offered, roles=verdicts,
-        expect_key=found[0] if found is not None else None, result=result)
+        scenario=loaded.name,
+        user=user,
+        groups=group_paths(directory, user),
+        engine=loaded.provider.engine.name,
+        mapping=mapping,
+        offered=offered,
+        roles=verdicts,
+        expect_key=found[0] if found is not None else None,
+        result=result,
+    )
 
 
-def _provider_for(loaded: LoadedScenario, role_arn: str,
-                  offered: tuple[tuple[str, str], ...]) -> str:
+def _provider_for(
+    loaded: LoadedScenario, role_arn: str, offered: tuple[tuple[str, str], ...]
+) -> str:
     parts = role_arn.split(":")
     account = parts[4] if len(parts) > 4 else ""
     for _, provider in offered:
-        if provider.split(":")[4] == account:
+        if provider.split(":")[4:5] == [account]:
             return provider
     declared = loaded.scenario.aws.accounts.get(account)
     name = next(iter(declared.saml_providers), "fedharness") if declared else "fedharness"
@@ -131,8 +152,9 @@ def _provider_for(loaded: LoadedScenario, role_arn: str,
 def print_explanation(console: Console, explanation: Explanation) -> None:
     """Print the explanation section by section."""
     ex = explanation
-    console.print(Text.assemble(("explain ", "bold"), (ex.user, "bold cyan"),
-                                f"  (scenario {ex.scenario})"))
+    console.print(
+        Text.assemble(("explain ", "bold"), (ex.user, "bold cyan"), f"  (scenario {ex.scenario})")
+    )
     _section(console, "groups")
     if not ex.groups:
         _line(console, 1, Text(f"{ex.user} is in no group", style="dim"))
@@ -141,8 +163,11 @@ def print_explanation(console: Console, explanation: Explanation) -> None:
         _line(console, 1, Text.assemble((label, "dim"), "  ", path.arrow()))
     _section(console, f"mapping ({ex.engine})")
     for number, step in enumerate(ex.mapping.trace, start=1):
-        _line(console, 1, Text.assemble(f"{number}. ", (step.rule, "bold"), "  matched ",
-                                        step.matched))
+        _line(
+            console,
+            1,
+            Text.assemble(f"{number}. ", (step.rule, "bold"), "  matched ", step.matched),
+        )
         for value in step.produced:
             _line(console, 2, Text.assemble(("→ ", "green"), value))
     _section(console, "assertion attributes")
@@ -164,28 +189,50 @@ def print_explanation(console: Console, explanation: Explanation) -> None:
 def attribute_label(name: str) -> str:
     """Return a short label for a SAML attribute name (``Role``, ``PrincipalTag:team``, …)."""
     if name.startswith(PRINCIPAL_TAG_PREFIX):
-        return "PrincipalTag:" + name[len(PRINCIPAL_TAG_PREFIX):]
+        return "PrincipalTag:" + name[len(PRINCIPAL_TAG_PREFIX) :]
     return name.removeprefix(_AWS_PREFIX)
 
 
 def _print_role(console: Console, role: RoleVerdict) -> None:
     verdict = role.verdict
-    outcome = (Text("allowed: credentials would be issued", style="green")
-               if verdict.error is None else Text("refused", style="bold red"))
-    _line(console, 1, Text.assemble((role.role_arn, "bold"), " via ", role.provider_arn, "  ",
-                                    outcome))
+    outcome = (
+        Text("allowed: credentials would be issued", style="green")
+        if verdict.error is None
+        else Text("refused", style="bold red")
+    )
+    _line(
+        console,
+        1,
+        Text.assemble((role.role_arn, "bold"), " via ", role.provider_arn, "  ", outcome),
+    )
     if not role.offered:
         _line(console, 2, Text("not offered by the IdP's assertion", style="yellow"))
-    _line(console, 2, Text.assemble((f"rules passed ({len(verdict.passed_rules)}): ", "dim"),
-                                    ", ".join(verdict.passed_rules) or "none"))
+    _line(
+        console,
+        2,
+        Text.assemble(
+            (f"rules passed ({len(verdict.passed_rules)}): ", "dim"),
+            ", ".join(verdict.passed_rules) or "none",
+        ),
+    )
     if verdict.error is not None:
-        _line(console, 2, Text.assemble(("refused by rule ", "red"),
-                                        (verdict.failed_rule or "?", "bold red"), ": ",
-                                        f"{verdict.error.code}: {verdict.error.message}"))
+        _line(
+            console,
+            2,
+            Text.assemble(
+                ("refused by rule ", "red"),
+                (verdict.failed_rule or "?", "bold red"),
+                ": ",
+                f"{verdict.error.code}: {verdict.error.message}",
+            ),
+        )
     decisions = verdict.exchange.trust_decisions
     if not decisions:
-        _line(console, 2, Text("trust policy: not evaluated (refused by an earlier rule)",
-                               style="dim"))
+        _line(
+            console,
+            2,
+            Text("trust policy: not evaluated (refused by an earlier rule)", style="dim"),
+        )
     for decision in decisions:
         _print_decision(console, decision)
 
@@ -196,13 +243,23 @@ def _print_decision(console: Console, decision: Decision) -> None:
     for result in decision.statements:
         _line(console, 3, _statement_line(result))
         for condition in result.conditions:
-            request = (", ".join(condition.request_values)
-                       if condition.request_values is not None else "(absent)")
-            _line(console, 4, Text.assemble(
-                (_YES if condition.held else _NO, "green" if condition.held else "red"),
-                f" {condition.operator} {condition.key}: policy ",
-                ", ".join(condition.policy_values), "; request ", request,
-                "; held" if condition.held else "; not held"))
+            request = (
+                ", ".join(condition.request_values)
+                if condition.request_values is not None
+                else "(absent)"
+            )
+            _line(
+                console,
+                4,
+                Text.assemble(
+                    (_YES if condition.held else _NO, "green" if condition.held else "red"),
+                    f" {condition.operator} {condition.key}: policy ",
+                    ", ".join(condition.policy_values),
+                    "; request ",
+                    request,
+                    "; held" if condition.held else "; not held",
+                ),
+            )
 
 
 def _statement_line(result: StatementResult) -> Text:
@@ -211,8 +268,11 @@ def _statement_line(result: StatementResult) -> Text:
         label = f"policy {result.policy_index} {label}"
     if result.sid:
         label += f" (Sid {result.sid})"
-    checks = [("principal", result.principal_matched), ("action", result.action_matched),
-              ("resource", result.resource_matched)]
+    checks = [
+        ("principal", result.principal_matched),
+        ("action", result.action_matched),
+        ("resource", result.resource_matched),
+    ]
     if result.conditions:
         checks.append(("conditions", result.conditions_held))
     parts: list[str | tuple[str, str]] = [(f"{label}, {result.effect}:", "bold")]
@@ -228,10 +288,18 @@ def _print_expectation(console: Console, ex: Explanation) -> None:
     _line(console, 1, Text.assemble("expect key ", (ex.expect_key or ex.user, "bold")))
     for check in ex.result.checks:
         ok = check.status is Status.PASS
-        _line(console, 2, Text.assemble((_YES if ok else _NO, "green" if ok else "red"),
-                                        f" {check.kind}: {check.message}"))
-    verdict = (Text("expectation holds", style="bold green") if ex.holds
-               else Text("expectation fails", style="bold red"))
+        _line(
+            console,
+            2,
+            Text.assemble(
+                (_YES if ok else _NO, "green" if ok else "red"), f" {check.kind}: {check.message}"
+            ),
+        )
+    verdict = (
+        Text("expectation holds", style="bold green")
+        if ex.holds
+        else Text("expectation fails", style="bold red")
+    )
     _line(console, 1, verdict)
 
 

@@ -54,13 +54,16 @@ class RoleMatrix:
 
     def providers(self) -> tuple[str, ...]:
         """Return every provider ARN a role is offered with, sorted."""
-        return tuple(sorted({p for roles in self.users.values() for ps in roles.values()
-                             for p in ps}))
+        return tuple(
+            sorted({p for roles in self.users.values() for ps in roles.values() for p in ps})
+        )
 
     def to_document(self) -> dict[str, object]:
         """Return the stable JSON form: users sorted, each with its sorted role ARNs."""
-        return {"scenario": self.scenario,
-                "users": {user: sorted(self.users[user]) for user in sorted(self.users)}}
+        return {
+            "scenario": self.scenario,
+            "users": {user: sorted(self.users[user]) for user in sorted(self.users)},
+        }
 
     def to_json(self) -> str:
         """Return the JSON form as text (the format of ``--write``)."""
@@ -105,14 +108,19 @@ def matrix_table(matrix: RoleMatrix) -> Table:
     roles = matrix.roles()
     providers = matrix.providers()
     caption = "via " + ", ".join(providers) if providers else "no user is offered a role"
-    table = Table(title=f"{matrix.scenario}: roles offered by the IdP (mapping only)",
-                  caption=caption, caption_justify="left")
+    table = Table(
+        title=f"{matrix.scenario}: roles offered by the IdP (mapping only)",
+        caption=caption,
+        caption_justify="left",
+    )
     table.add_column("user", no_wrap=True)
     for role in roles:
         table.add_column(short_role(role), justify="center")
     for user, offered in matrix.users.items():
-        marks = [Text("✓", style="green") if role in offered else Text("·", style="dim")
-                 for role in roles]
+        marks = [
+            Text("✓", style="green") if role in offered else Text("·", style="dim")
+            for role in roles
+        ]
         table.add_row(Text(user), *marks)
     return table
 
@@ -143,16 +151,21 @@ def _golden_from_json(path: Path, text: str) -> RoleMatrix:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GoldenFileError(path, f"not valid JSON: {exc.msg} (column {exc.colno})",
-                              exc.lineno) from None
+        raise GoldenFileError(
+            path, f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("users"), dict):
-        raise GoldenFileError(path, 'expected {"scenario": ..., "users": {user: [role ARN, ...]}}'
-                              " as written by `fedharness plan --write`")
+        raise GoldenFileError(
+            path,
+            'expected {"scenario": ..., "users": {user: [role ARN, ...]}}'
+            " as written by `fedharness plan --write`",
+        )
     users: dict[str, UserRoles] = {}
     for user, roles in document["users"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise GoldenFileError(path, f"users.{user}: expected a list of role ARNs",
-                                  _line_of_key(text, user))
+            raise GoldenFileError(
+                path, f"users.{user}: expected a list of role ARNs", _line_of_key(text, user)
+            )
         users[user] = {role: frozenset() for role in roles}
     scenario = document.get("scenario")
     return RoleMatrix(scenario if isinstance(scenario, str) else "", users)
@@ -175,8 +188,7 @@ def _golden_from_csv(path: Path, text: str) -> RoleMatrix:
                 continue
             if not header_seen:
                 if tuple(c.strip() for c in cells) != CSV_HEADER:
-                    raise GoldenFileError(path, f"expected the header {','.join(CSV_HEADER)}",
-                                          line)
+                    raise GoldenFileError(path, f"expected the header {','.join(CSV_HEADER)}", line)
                 header_seen = True
                 continue
             if len(cells) != len(CSV_HEADER):
@@ -193,8 +205,13 @@ def _golden_from_csv(path: Path, text: str) -> RoleMatrix:
         raise GoldenFileError(path, f"malformed CSV: {exc}", reader.line_num) from None
     if not header_seen:
         raise GoldenFileError(path, f"empty; expected the header {','.join(CSV_HEADER)}")
-    return RoleMatrix("", {user: {role: frozenset(ps) for role, ps in roles.items()}
-                           for user, roles in users.items()})
+    return RoleMatrix(
+        "",
+        {
+            user: {role: frozenset(ps) for role, ps in roles.items()}
+            for user, roles in users.items()
+        },
+    )
 
 
 # --- diff ---------------------------------------------------------------------------------------
@@ -247,14 +264,19 @@ def diff_matrices(golden: RoleMatrix, current: RoleMatrix) -> tuple[MatrixChange
         elif after is None:
             changes.append(MatrixChange(ChangeKind.REMOVED_USER, user))
         before, after = before or {}, after or {}
-        changes.extend(MatrixChange(ChangeKind.GAINS, user, role)
-                       for role in sorted(after.keys() - before.keys()))
-        changes.extend(MatrixChange(ChangeKind.LOSES, user, role)
-                       for role in sorted(before.keys() - after.keys()))
+        changes.extend(
+            MatrixChange(ChangeKind.GAINS, user, role)
+            for role in sorted(after.keys() - before.keys())
+        )
+        changes.extend(
+            MatrixChange(ChangeKind.LOSES, user, role)
+            for role in sorted(before.keys() - after.keys())
+        )
         for role in sorted(before.keys() & after.keys()):
             if before[role] and after[role] and before[role] != after[role]:
-                changes.append(MatrixChange(ChangeKind.PROVIDER, user, role,
-                                            (before[role], after[role])))
+                changes.append(
+                    MatrixChange(ChangeKind.PROVIDER, user, role, (before[role], after[role]))
+                )
     return tuple(changes)
 
 
@@ -263,7 +285,11 @@ def change_summary(changes: tuple[MatrixChange, ...]) -> str:
     counts: dict[ChangeKind, int] = {}
     for change in changes:
         counts[change.kind] = counts.get(change.kind, 0) + 1
-    labels = {ChangeKind.GAINS: "gained", ChangeKind.LOSES: "lost",
-              ChangeKind.NEW_USER: "new users", ChangeKind.REMOVED_USER: "removed users",
-              ChangeKind.PROVIDER: "provider changes"}
+    labels = {
+        ChangeKind.GAINS: "gained",
+        ChangeKind.LOSES: "lost",
+        ChangeKind.NEW_USER: "new users",
+        ChangeKind.REMOVED_USER: "removed users",
+        ChangeKind.PROVIDER: "provider changes",
+    }
     return ", ".join(f"{labels[kind]}: {counts[kind]}" for kind in ChangeKind if kind in counts)

@@ -55,27 +55,37 @@ class ExplicitMapping:
     def __init__(self, config: ExplicitMappingConfig) -> None:
         self.config = config
         self.order = RoleOrder(config.role_order)
+        self._values: dict[str, tuple[RolePair, str]] = {}
+        """Table entry → its pair and Role value, filled on first use (a bad entry still
+        raises when a user reaches it, not when the IdP starts)."""
+
+    def _granted(self, entry: str) -> tuple[RolePair, str]:
+        found = self._values.get(entry)
+        if found is None:
+            pair = _pair(entry, self.config.provider_name)
+            found = self._values[entry] = (pair, pair.value(self.order))
+        return found
 
     def map(self, subject: MappingInput) -> MappingResult:
         """Return one Role attribute with every pair the table grants."""
-        pairs: list[RolePair] = []
+        values: dict[RolePair, str] = {}
         trace: list[TraceStep] = []
-        sources = [(f"group {group}", self.config.groups.get(group)) for group in subject.groups]
-        sources.append((f"user {subject.user.name}", self.config.users.get(subject.user.name)))
-        for source, entries in sources:
+        table = self.config.groups
+        sources = [("group", group, table[group]) for group in subject.groups if group in table]
+        by_user = self.config.users.get(subject.user.name)
+        if by_user is not None:
+            sources.append(("user", subject.user.name, by_user))
+        for kind, name, entries in sources:
             if not entries:
                 continue
-            granted = [_pair(entry, self.config.provider_name) for entry in entries]
-            pairs.extend(pair for pair in granted if pair not in pairs)
-            trace.append(TraceStep(
-                rule=f"explicit: {source.split(' ', 1)[0]}s[{source.split(' ', 1)[1]!r}]",
-                matched=source,
-                produced=tuple(pair.value(self.order) for pair in granted),
-            ))
+            granted = [self._granted(entry) for entry in entries]
+            for pair, value in granted:
+                values.setdefault(pair, value)
+            trace.append(TraceStep(rule=f"explicit: {kind}s[{name!r}]", matched=f"{kind} {name}",
+                                   produced=tuple(value for _, value in granted)))
         if not trace:
             trace.append(TraceStep(rule="explicit", matched="no group of the user is in the table"))
         attributes: tuple[SamlAttribute, ...] = ()
-        if pairs:
-            attributes = (SamlAttribute(AwsAttribute.ROLE,
-                                        tuple(pair.value(self.order) for pair in pairs)),)
+        if values:
+            attributes = (SamlAttribute(AwsAttribute.ROLE, tuple(values.values())),)
         return MappingResult(attributes=attributes, trace=tuple(trace))

@@ -1,23 +1,48 @@
 """``fedharness sts serve``: moto's server with the strict AssumeRoleWithSAML in front.
 
-A WSGI layer: AssumeRoleWithSAML (query protocol, in the body or the query string) is answered by
-:class:`~sp_fixtures.aws.sts.StrictSts` in AWS's XML; every other request — IAM, STS's other
-calls, S3, … — goes to moto untouched, so users provision with boto3, the AWS CLI or Terraform.
+A WSGI layer. Any request moto could run as AssumeRoleWithSAML — the action in the body, the
+query string, an ``Action`` or ``X-Amz-Target`` header — is answered by
+:class:`~sp_fixtures.aws.sts.StrictSts` in AWS's XML, and malformed ones are refused with an
+``ErrorResponse``, never a 500. Everything else — IAM, STS's other calls, S3, … — goes to moto,
+so users provision with boto3, the AWS CLI or Terraform. IAM's SAML-provider calls pass through
+too, but the layer keeps in a :class:`~sp_fixtures.aws.iam_view.ProviderExtras` what moto drops
+(``AssertionEncryptionMode``, private keys, tags; aws-sts-saml.md §5.1), keeps moto from erasing
+a provider's metadata on an update without one, and answers the tag calls moto lacks.
+
+Accounts: moto takes a request's account from ``MOTO_ACCOUNT_ID`` (server-wide), else the
+``x-moto-account-id`` header, else the account owning the access key that signed the request
+(IAM users' keys, and credentials minted for a role), else 123456789012
+(``moto/core/responses.py: get_current_account``). The AWS CLI cannot add a header, so this layer
+also reads the account from an endpoint path ``/_account/<12 digits>``:
+``aws --endpoint-url http://127.0.0.1:5000/_account/111111111111 iam list-roles``.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import hashlib
 import logging
+import re
+import socket
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from sp_fixtures.aws.errors import StsError
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+
+from idp.saml.xmlparse import UnsafeXmlError, parse_xml
+from sp_fixtures.aws.errors import StsError, ValidationError
+from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtra, ProviderExtras
 from sp_fixtures.aws.sts import StrictSts
-from sp_fixtures.aws.wire import error_xml, parse_query, success_xml
+from sp_fixtures.aws.wire import error_xml, from_query_params, success_xml
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -26,7 +51,29 @@ log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_BODY = 1_000_000
-"""Larger bodies are refused before parsing (an assertion is at most 100,000 characters)."""
+"""Larger bodies moto could route to STS are refused unread (an assertion is ≤100,000 chars)."""
+MAX_IAM_BODY = 32_000_000
+"""IAM bodies are read up to this size (SAMLMetadataDocument may be 10,000,000 characters)."""
+STRICT_ACTION = "AssumeRoleWithSAML"
+STS_VERSION = "2011-06-15"
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+ACCOUNT_PATH = re.compile(r"/_account/(\d{12})(?=/|$)")
+"""An endpoint path that picks moto's account (an S3 bucket name cannot start with ``_``)."""
+STS_PARAMETERS = frozenset(
+    {"RoleArn", "PrincipalArn", "SAMLAssertion", "DurationSeconds", "Policy", "PolicyArns"}
+)
+REQUIRED_PARAMETERS = {
+    "RoleArn": "roleArn",
+    "PrincipalArn": "principalArn",
+    "SAMLAssertion": "SAMLAssertion",
+}
+"""Required parameter → the name AWS's validation messages give it."""
+ENCRYPTION_MODES = ("Allowed", "Required")
+MAX_PRIVATE_KEYS = 2
+"""``GetSAMLProvider.PrivateKeyList`` holds at most two keys (aws-sts-saml.md §4)."""
+MALFORMED_QUERY = "The AWS query string is malformed or does not adhere to AWS standards"
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_FORM = "application/x-www-form-urlencoded"
 
 
 class InternalFailure(StsError):
@@ -44,6 +91,66 @@ class RequestTooLarge(StsError):
     sender_fault = True
 
 
+class InvalidQueryParameter(StsError):
+    """The query parameters are malformed: bad percent-encoding, not UTF-8, a duplicate, …"""
+
+    code = "InvalidQueryParameter"
+    status = 400
+    sender_fault = True
+
+
+class MissingAction(StsError):
+    """The request names no Action parameter."""
+
+    code = "MissingAction"
+    status = 400
+    sender_fault = True
+
+
+class InvalidAction(StsError):
+    """The Action parameter names no STS operation (action names are case-sensitive)."""
+
+    code = "InvalidAction"
+    status = 400
+    sender_fault = True
+
+
+class IncompleteSignature(StsError):
+    """The Authorization header has no credential scope at all."""
+
+    code = "IncompleteSignature"
+    status = 400
+    sender_fault = True
+
+
+class IamRefusal(StsError):
+    """An IAM call the layer refuses itself, before moto sees it (texts unverified)."""
+
+    code = "InvalidInput"
+    status = 400
+    sender_fault = True
+
+
+class IamValidationError(IamRefusal):
+    """An IAM parameter breaks its constraints."""
+
+    code = "ValidationError"
+
+
+class NoSuchEntity(IamRefusal):
+    """The SAML provider does not exist."""
+
+    code = "NoSuchEntity"
+    status = 404
+
+
+class LimitExceeded(IamRefusal):
+    """The provider would hold more private keys than IAM allows."""
+
+    code = "LimitExceeded"
+    status = 409
+
+
 def moto_app() -> WsgiApp:
     """Return moto's own server application (all services)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -52,66 +159,587 @@ def moto_app() -> WsgiApp:
     return app
 
 
-class StrictStsApp:
-    """WSGI app: strict AssumeRoleWithSAML, everything else to ``fallback`` (moto)."""
+@dataclass(frozen=True)
+class MotoReply:
+    """A complete answer from moto, held back so the layer can read it first."""
 
-    def __init__(self, sts: StrictSts, fallback: WsgiApp | None = None) -> None:
+    status_line: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether moto answered 2xx."""
+        return self.status_line[:1] == "2"
+
+    def root(self, expected: str) -> etree._Element | None:
+        """Return the XML root when moto answered 2xx with ``<expected>`` (any namespace)."""
+        if not self.ok:
+            return None
+        try:
+            root = parse_xml(self.body)
+        except UnsafeXmlError:
+            return None
+        return root if etree.QName(root).localname == expected else None
+
+
+class StrictStsApp:
+    """WSGI app: strict AssumeRoleWithSAML, everything else to ``fallback`` (moto).
+
+    ``extras`` receives what moto drops from IAM's SAML-provider calls; by default the table
+    of ``sts.iam`` when it is a :class:`~sp_fixtures.aws.iam_view.MotoIam`, so the strict
+    checks see a provider's encryption mode and keys however it was created.
+    """
+
+    def __init__(
+        self,
+        sts: StrictSts,
+        fallback: WsgiApp | None = None,
+        *,
+        extras: ProviderExtras | None = None,
+    ) -> None:
         self.sts = sts
         self.fallback = fallback or moto_app()
+        if extras is None:
+            extras = sts.iam.extras if isinstance(sts.iam, MotoIam) else ProviderExtras()
+        self.extras = extras
+        self._providers_lock = threading.Lock()
+        self._key_added: dict[tuple[str, str], str] = {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         """Serve one request."""
-        query = parse_qs(environ.get("QUERY_STRING", ""))
-        body = b""
-        if environ.get("REQUEST_METHOD") == "POST":
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > MAX_BODY:
-                return self._reply(
-                    start_response, error_xml(RequestTooLarge("Request body too large")), 400
-                )
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
-            environ["wsgi.input"] = BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-        params = parse_query(body) if _is_form(environ) else {}
-        action = params.get("Action") or (query.get("Action") or [None])[-1]
-        if action != "AssumeRoleWithSAML":
-            return self.fallback(environ, start_response)
-        if not params:
-            params = {k: v[-1] for k, v in query.items()}
+        request_id = str(uuid.uuid4())
         try:
-            return self._reply(
-                start_response, success_xml(self.sts.assume_role_with_saml(**params)), 200
-            )
+            return self._route(environ, start_response, request_id)
         except StsError as error:
-            return self._reply(start_response, error_xml(error), error.status)
+            return _reply_error(start_response, error, request_id, environ)
         except Exception:  # a bug of ours must still answer like AWS, never a 500 traceback
             log.exception("strict STS failed")
-            return self._reply(
-                start_response,
-                error_xml(InternalFailure("We encountered an internal error. Please try again.")),
-                500,
+            failure = InternalFailure("We encountered an internal error. Please try again.")
+            return _reply_error(start_response, failure, request_id, environ)
+
+    def _route(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], request_id: str
+    ) -> Iterable[bytes]:
+        _take_account_from_path(environ)
+        service = _signing_service(environ)
+        if service not in (None, "sts", "iam"):
+            return self.fallback(environ, start_response)  # moto cannot route it to STS
+        body = _read_body(environ, MAX_IAM_BODY if service == "iam" else MAX_BODY)
+        if _names_strict_action(environ, body):
+            answer = self.sts.assume_role_with_saml(**_strict_params(environ, body))
+            return _reply(
+                start_response, success_xml(answer, request_id=request_id), 200, request_id
             )
+        params = _moto_params(environ, body)
+        action = params.get("Action", "")
+        if action in _PROVIDER_CALLS:
+            with self._providers_lock:
+                return _PROVIDER_CALLS[action](self, params, environ, start_response, request_id)
+        return self.fallback(environ, start_response)
 
-    @staticmethod
-    def _reply(start_response: Callable[..., Any], payload: bytes, status: int) -> Iterable[bytes]:
-        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}
-        start_response(
-            f"{status} {reason.get(status, 'Error')}",
-            [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))],
-        )
-        return [payload]
+    # --- IAM SAML-provider calls ------------------------------------------------------------
+
+    def _forward(self, environ: dict[str, Any]) -> MotoReply:
+        """Run a request through moto and hold its whole answer."""
+        chunks: list[bytes] = []
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], None]:
+            captured.append((status, list(headers)))
+            return chunks.append
+
+        result = self.fallback(environ, capture)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status_line, headers = captured[-1]
+        return MotoReply(status_line, headers, b"".join(chunks))
+
+    def _create_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        mode = _encryption_mode(params)
+        keys = (_private_key(params["AddPrivateKey"]),) if "AddPrivateKey" in params else ()
+        reply = self._forward(environ)
+        root = reply.root("CreateSAMLProviderResponse")
+        arn = _find_text(root, "SAMLProviderArn") if root is not None else None
+        if arn:  # moto overwrites a provider of the same name, so the extras are replaced too
+            self.extras.record(
+                arn, ProviderExtra(encryption_mode=mode, private_keys=keys, tags=_tags(params))
+            )
+            self._note_keys(arn, keys)
+        return _pass_on(start_response, reply)
+
+    def _update_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        arn = params.get("SAMLProviderArn", "")
+        if self.sts.iam.saml_provider(arn) is None:  # moto answers NoSuchEntity
+            return _pass_on(start_response, self._forward(environ))
+        current = self.extras.get(arn)
+        mode = _encryption_mode(params) or current.encryption_mode
+        keys = list(current.private_keys)
+        if "RemovePrivateKey" in params:
+            key_id = params["RemovePrivateKey"]
+            kept = [key for key in keys if private_key_id(key) != key_id]
+            if len(kept) == len(keys):
+                raise IamRefusal(f"The SAML provider has no private key with KeyId {key_id}")
+            keys = kept
+        if "AddPrivateKey" in params:
+            keys.append(_private_key(params["AddPrivateKey"]))
+            if len(keys) > MAX_PRIVATE_KEYS:
+                raise LimitExceeded(
+                    f"A SAML provider holds at most {MAX_PRIVATE_KEYS} private keys; "
+                    "remove one (RemovePrivateKey) in a separate request first"
+                )
+        if "SAMLMetadataDocument" not in params:
+            self._keep_metadata(arn, environ)
+        reply = self._forward(environ)
+        root = reply.root("UpdateSAMLProviderResponse")
+        updated = _find_text(root, "SAMLProviderArn") if root is not None else None
+        if updated:
+            self.extras.record(
+                updated, replace(current, encryption_mode=mode, private_keys=tuple(keys))
+            )
+            self._note_keys(updated, keys)
+        return _pass_on(start_response, reply)
+
+    def _keep_metadata(self, arn: str, environ: dict[str, Any]) -> None:
+        """Resend the current metadata: moto sets it to None when an update omits it."""
+        provider = self.sts.iam.saml_provider(arn)
+        if provider is None or not provider.metadata:
+            return
+        extra = "SAMLMetadataDocument=" + quote(provider.metadata, safe="")
+        body = environ["wsgi.input"].read()
+        if body.strip():
+            body += b"&" + extra.encode("ascii")
+        else:
+            query = environ.get("QUERY_STRING", "")
+            environ["QUERY_STRING"] = f"{query}&{extra}" if query else extra
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+
+    def _delete_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        reply = self._forward(environ)
+        arn = params.get("SAMLProviderArn", "")
+        if reply.root("DeleteSAMLProviderResponse") is not None:
+            self.extras.forget(arn)
+            for key in [key for key in self._key_added if key[0] == arn]:
+                del self._key_added[key]
+        return _pass_on(start_response, reply)
+
+    def _get_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        """Add what moto leaves out: AssertionEncryptionMode, PrivateKeyList, Tags."""
+        reply = self._forward(environ)
+        root = reply.root("GetSAMLProviderResponse")
+        arn = params.get("SAMLProviderArn", "")
+        result = _find(root, "GetSAMLProviderResult") if root is not None else None
+        if root is None or result is None or arn not in self.extras:
+            return _pass_on(start_response, reply)
+        namespace = etree.QName(root).namespace
+        extra = self.extras.get(arn)
+        self._note_keys(arn, extra.private_keys)  # keys recorded elsewhere get a timestamp now
+        if extra.encryption_mode:
+            _child(result, namespace, "AssertionEncryptionMode", extra.encryption_mode)
+        if extra.private_keys:
+            listing = _child(result, namespace, "PrivateKeyList")
+            for key in extra.private_keys:
+                member = _child(listing, namespace, "member")
+                key_id = private_key_id(key)
+                _child(member, namespace, "KeyId", key_id)
+                _child(member, namespace, "Timestamp", self._key_added[(arn, key_id)])
+        if extra.tags:
+            _tag_members(_child(result, namespace, "Tags"), namespace, extra.tags)
+        body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return _pass_on(start_response, MotoReply(reply.status_line, reply.headers, body))
+
+    def _tag_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        arn, extra = self._existing(params)
+        self.extras.record(arn, replace(extra, tags={**extra.tags, **_tags(params)}))
+        return _reply(start_response, _iam_xml("TagSAMLProvider", request_id), 200, request_id)
+
+    def _untag_provider(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        arn, extra = self._existing(params)
+        removed = set(_members(params, "TagKeys"))
+        tags = {key: value for key, value in extra.tags.items() if key not in removed}
+        self.extras.record(arn, replace(extra, tags=tags))
+        return _reply(start_response, _iam_xml("UntagSAMLProvider", request_id), 200, request_id)
+
+    def _list_provider_tags(
+        self,
+        params: Mapping[str, str],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+    ) -> Iterable[bytes]:
+        _, extra = self._existing(params)
+        payload = _iam_xml("ListSAMLProviderTags", request_id, tags=extra.tags)
+        return _reply(start_response, payload, 200, request_id)
+
+    def _existing(self, params: Mapping[str, str]) -> tuple[str, ProviderExtra]:
+        arn = params.get("SAMLProviderArn", "")
+        if self.sts.iam.saml_provider(arn) is None:
+            raise NoSuchEntity(f"The SAML provider {arn} does not exist")
+        return arn, self.extras.get(arn)
+
+    def _note_keys(self, arn: str, keys: Iterable[bytes]) -> None:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for key in keys:
+            self._key_added.setdefault((arn, private_key_id(key)), now)
 
 
-def _is_form(environ: dict[str, Any]) -> bool:
-    content_type = str(environ.get("CONTENT_TYPE", ""))
-    return environ.get("REQUEST_METHOD") == "POST" and (
-        not content_type or content_type.startswith("application/x-www-form-urlencoded")
+_ProviderCall = Callable[
+    [StrictStsApp, Mapping[str, str], dict[str, Any], Callable[..., Any], str], Iterable[bytes]
+]
+_PROVIDER_CALLS: dict[str, _ProviderCall] = {
+    "CreateSAMLProvider": StrictStsApp._create_provider,
+    "UpdateSAMLProvider": StrictStsApp._update_provider,
+    "DeleteSAMLProvider": StrictStsApp._delete_provider,
+    "GetSAMLProvider": StrictStsApp._get_provider,
+    "TagSAMLProvider": StrictStsApp._tag_provider,  # moto: NotImplementedError (HTTP 500)
+    "UntagSAMLProvider": StrictStsApp._untag_provider,
+    "ListSAMLProviderTags": StrictStsApp._list_provider_tags,
+}
+
+
+# --- reading a request ------------------------------------------------------------------------
+
+
+def _take_account_from_path(environ: dict[str, Any]) -> None:
+    """Turn an endpoint path ``/_account/<id>`` into moto's account header and drop it."""
+    path = str(environ.get("PATH_INFO", ""))
+    match = ACCOUNT_PATH.match(path)
+    if match is None:
+        return
+    environ["HTTP_" + MOTO_ACCOUNT_HEADER.upper().replace("-", "_")] = match.group(1)
+    environ["PATH_INFO"] = path[match.end() :] or "/"
+    for key in ("REQUEST_URI", "RAW_URI"):
+        uri = str(environ.get(key, ""))
+        if ACCOUNT_PATH.match(uri):
+            environ[key] = ACCOUNT_PATH.sub("", uri, count=1) or "/"
+
+
+def _signing_service(environ: Mapping[str, Any]) -> str | None:
+    """Return the service a SigV4 Authorization header is scoped to, read as moto reads it.
+
+    None when unsigned (moto then routes by the body's Action, so it may reach STS); ``""``
+    when the scope has not five parts (moto then falls back to S3).
+    """
+    authorization = str(environ.get("HTTP_AUTHORIZATION") or "")
+    if not authorization:
+        return None
+    words = authorization.split(",")[0].split()
+    if len(words) < 2:  # moto would crash with an IndexError (HTTP 500)
+        raise IncompleteSignature("Authorization header requires 'Credential' parameter.")
+    scope = words[1].split("/")
+    return scope[3].lower() if len(scope) == 5 else ""
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """Read the whole body, refusing one over ``limit`` unread, and let moto read it again."""
+    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if declared and not re.fullmatch(r"[0-9]{1,20}", declared):
+        raise InvalidQueryParameter(f"{MALFORMED_QUERY} (Content-Length {declared[:40]!r})")
+    if declared and int(declared) > limit:
+        raise RequestTooLarge(f"Request body too large: {declared} bytes (at most {limit})")
+    expected = (
+        int(declared) if declared else (limit + 1 if environ.get("wsgi.input_terminated") else 0)
     )
+    stream = environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size < expected:
+        chunk = stream.read(min(1 << 16, expected - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestTooLarge(f"Request body too large: over {limit} bytes")
+    body = b"".join(chunks)
+    environ["wsgi.input"] = BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["fedharness.body_read"] = True
+    return body
+
+
+def _names_strict_action(environ: Mapping[str, Any], body: bytes) -> bool:
+    """Tell whether moto could read the request as AssumeRoleWithSAML, wherever it looks.
+
+    moto takes the action from the form, else the query string, else the body parsed as a
+    query string whatever its Content-Type, else the headers, else ``X-Amz-Target``.
+    """
+    named = [
+        str(environ.get("HTTP_ACTION", "")),
+        str(environ.get("HTTP_X_AMZ_TARGET", "")).rsplit(".", 1)[-1],
+    ]
+    for text in (str(environ.get("QUERY_STRING", "")), body.decode("utf-8", "replace")):
+        pairs = parse_qsl(text, keep_blank_values=True)
+        named += [value for key, value in pairs if key.strip().lower() == "action"]
+    content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+    if content_type.startswith("multipart/") and STRICT_ACTION.lower().encode() in body.lower():
+        return True
+    return any(value.strip().lower() == STRICT_ACTION.lower() for value in named)
+
+
+def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, Any]:
+    """Read AssumeRoleWithSAML's parameters from the query string and a form body, strictly."""
+    content_type = str(environ.get("CONTENT_TYPE", "")).strip()
+    if body and content_type and not content_type.lower().startswith(_FORM):
+        raise InvalidQueryParameter(
+            f"{MALFORMED_QUERY} (the body is {content_type}; STS takes {_FORM})"
+        )
+    params: dict[str, str] = {}
+    for key, value in (
+        *_form_pairs(environ.get("QUERY_STRING", ""), "query string"),
+        *_form_pairs(body, "body"),
+    ):
+        if key in params:
+            raise InvalidQueryParameter(f"{MALFORMED_QUERY} ({key} is given more than once)")
+        params[key] = value
+    action = params.get("Action")
+    if action is None:
+        raise MissingAction("The request is missing an action or a required parameter.")
+    if action.lower() != STRICT_ACTION.lower():
+        raise InvalidQueryParameter(
+            f"{MALFORMED_QUERY} (Action is {action!r} but the request names {STRICT_ACTION})"
+        )
+    if action != STRICT_ACTION:
+        raise InvalidAction(f"Could not find operation {action} for version {STS_VERSION}")
+    missing = [name for parameter, name in REQUIRED_PARAMETERS.items() if parameter not in params]
+    if missing:
+        raise ValidationError(_null_message(missing))
+    return {k: v for k, v in from_query_params(params).items() if k in STS_PARAMETERS}
+
+
+def _form_pairs(encoded: str | bytes, where: str) -> list[tuple[str, str]]:
+    """Decode ``a=1&b=2``, refusing bad percent-encoding and non-UTF-8 text (not replacing)."""
+    try:
+        raw = encoded.encode("latin-1") if isinstance(encoded, str) else encoded  # PEP 3333
+        pairs = []
+        for segment in raw.split(b"&"):
+            if not segment:
+                continue
+            if _BAD_ESCAPE.search(segment):
+                raise InvalidQueryParameter(f"{MALFORMED_QUERY} (bad %-escape in the {where})")
+            key, _, value = segment.partition(b"=")
+            pairs.append((_unquote(key), _unquote(value)))
+        return pairs
+    except UnicodeError:
+        raise InvalidQueryParameter(f"{MALFORMED_QUERY} (the {where} is not UTF-8)") from None
+
+
+def _unquote(raw: bytes) -> str:
+    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+
+
+def _null_message(fields: list[str]) -> str:
+    """Return AWS's message for required parameters that are absent."""
+    errors = "; ".join(
+        f"Value null at '{name}' failed to satisfy constraint: Member must not be null"
+        for name in fields
+    )
+    plural = "s" if len(fields) > 1 else ""
+    return f"{len(fields)} validation error{plural} detected: {errors}"
+
+
+def _moto_params(environ: Mapping[str, Any], body: bytes) -> dict[str, str]:
+    """Return the parameters as moto reads them: the form's if any, else the query string's."""
+    content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+    pairs: list[tuple[str, str]] = []
+    if content_type.startswith(_FORM):
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if not pairs:
+        pairs = parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        params.setdefault(key, value)  # the first value, as werkzeug's MultiDict gives moto
+    return params
+
+
+# --- IAM parameters -------------------------------------------------------------------------
+
+
+def _encryption_mode(params: Mapping[str, str]) -> str | None:
+    mode = params.get("AssertionEncryptionMode")
+    if mode is not None and mode not in ENCRYPTION_MODES:
+        raise IamValidationError(
+            f"1 validation error detected: Value '{mode}' at 'assertionEncryptionMode' failed "
+            f"to satisfy constraint: Member must satisfy enum value set: [Allowed, Required]"
+        )
+    return mode
+
+
+def _private_key(pem: str) -> bytes:
+    data = pem.encode("utf-8")
+    try:
+        serialization.load_pem_private_key(data, password=None)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        raise IamRefusal("AddPrivateKey is not an unencrypted PEM private key") from None
+    return data
+
+
+def private_key_id(pem: bytes) -> str:
+    """Return the KeyId this layer gives a provider's private key.
+
+    AWS's KeyIds are opaque (22–64 of ``[A-Z0-9]``); ours is the first 26 base32 characters
+    of the SHA-256 of the public key, so it is stable and computable from the key file.
+    """
+    key = serialization.load_pem_private_key(pem, password=None)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b32encode(hashlib.sha256(der).digest()).decode("ascii")[:26]
+
+
+def _members(params: Mapping[str, str], name: str, field: str = "") -> list[str]:
+    """Return ``Name.member.N[.Field]`` values in N order."""
+    suffix = f".{field}" if field else ""
+    pattern = re.compile(rf"{re.escape(name)}\.member\.([0-9]{{1,6}}){re.escape(suffix)}")
+    found = sorted(
+        (int(m.group(1)), value) for key, value in params.items() if (m := pattern.fullmatch(key))
+    )
+    return [value for _, value in found]
+
+
+def _tags(params: Mapping[str, str]) -> dict[str, str]:
+    pattern = re.compile(r"Tags\.member\.([0-9]{1,6})\.Key")
+    indexes = sorted(int(m.group(1)) for key in params if (m := pattern.fullmatch(key)))
+    return {
+        params[f"Tags.member.{i}.Key"]: params.get(f"Tags.member.{i}.Value", "") for i in indexes
+    }
+
+
+# --- writing a reply ------------------------------------------------------------------------
+
+
+def _find(root: etree._Element, name: str) -> etree._Element | None:
+    return next((node for node in root.iter() if etree.QName(node).localname == name), None)
+
+
+def _find_text(root: etree._Element, name: str) -> str | None:
+    node = _find(root, name)
+    return (node.text or "").strip() if node is not None else None
+
+
+def _child(
+    parent: etree._Element, namespace: str | None, name: str, text: str | None = None
+) -> etree._Element:
+    node = etree.SubElement(parent, f"{{{namespace}}}{name}" if namespace else name)
+    if text is not None:
+        node.text = text
+    return node
+
+
+def _tag_members(parent: etree._Element, namespace: str | None, tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        member = _child(parent, namespace, "member")
+        _child(member, namespace, "Key", key)
+        _child(member, namespace, "Value", value)
+
+
+def _iam_xml(action: str, request_id: str, *, tags: Mapping[str, str] | None = None) -> bytes:
+    """Render IAM's answer to ``action`` (a ``…Result`` with tags only for a listing)."""
+    root = etree.Element(f"{{{IAM_NS}}}{action}Response", nsmap={None: IAM_NS})  # type: ignore[dict-item]
+    if tags is not None:
+        result = _child(root, IAM_NS, f"{action}Result")
+        _tag_members(_child(result, IAM_NS, "Tags"), IAM_NS, tags)
+        _child(result, IAM_NS, "IsTruncated", "false")
+    _child(_child(root, IAM_NS, "ResponseMetadata"), IAM_NS, "RequestId", request_id)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _iam_error_xml(error: StsError, request_id: str) -> bytes:
+    root = etree.Element(f"{{{IAM_NS}}}ErrorResponse", nsmap={None: IAM_NS})  # type: ignore[dict-item]
+    body = _child(root, IAM_NS, "Error")
+    _child(body, IAM_NS, "Type", "Sender" if error.sender_fault else "Receiver")
+    _child(body, IAM_NS, "Code", error.code)
+    _child(body, IAM_NS, "Message", error.message)
+    _child(root, IAM_NS, "RequestId", request_id)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _reply(
+    start_response: Callable[..., Any],
+    payload: bytes,
+    status: int,
+    request_id: str,
+    *,
+    close: bool = False,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("Content-Length", str(len(payload))),
+        ("x-amzn-RequestId", request_id),
+    ]
+    if close:  # the body was left unread: the connection cannot carry another request
+        headers.append(("Connection", "close"))
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [payload]
+
+
+def _reply_error(
+    start_response: Callable[..., Any],
+    error: StsError,
+    request_id: str,
+    environ: Mapping[str, Any],
+) -> list[bytes]:
+    payload = (
+        _iam_error_xml(error, request_id)
+        if isinstance(error, IamRefusal)
+        else error_xml(error, request_id=request_id)
+    )
+    close = not environ.get("fedharness.body_read")
+    return _reply(start_response, payload, error.status, request_id, close=close)
+
+
+def _pass_on(start_response: Callable[..., Any], reply: MotoReply) -> list[bytes]:
+    headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+    start_response(reply.status_line, [*headers, ("Content-Length", str(len(reply.body)))])
+    return [reply.body]
+
+
+# --- serving ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -123,9 +751,10 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        """Return the endpoint URL to give boto3 or the AWS CLI."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        """Return the endpoint URL to give boto3 or the AWS CLI (loopback if bound to all)."""
+        host, port = str(self.server.server_address[0]), int(self.server.server_address[1])
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
@@ -135,10 +764,22 @@ class RunningServer:
 
 
 def serve_in_thread(app: WsgiApp, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Serve ``app`` on ``host:port`` (0 picks a free port) from a daemon thread."""
+    """Serve ``app`` on ``host:port`` (0 picks a free port) from a daemon thread.
+
+    Binding is done here so that a busy port raises OSError (werkzeug would print and exit).
+    """
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, app, threaded=True)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug will assume
+    _, kind, proto, _, address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+    finally:
+        listener.close()  # werkzeug keeps its own duplicate of the descriptor
     thread = threading.Thread(target=server.serve_forever, name="fedharness-sts", daemon=True)
     thread.start()
     return RunningServer(server, thread)

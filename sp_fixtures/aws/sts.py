@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from sp_fixtures.aws.account import IamView, RoleRecord, SamlProviderRecord
 from sp_fixtures.aws.context import name_qualifier, saml_context, subject_type
 from sp_fixtures.aws.policy import (
     Decision,
+    Policy,
     PolicyError,
     Principal,
     Request,
@@ -78,15 +80,40 @@ class AssumeRoleWithSamlRequest:
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> AssumeRoleWithSamlRequest:
-        """Build a request from boto3-style keyword arguments (unknown keys ignored)."""
+        """Build a request from boto3-style keyword arguments (unknown keys ignored).
+
+        DurationSeconds must be a plain decimal integer. What AWS answers for anything else is
+        undocumented (unverified): it is refused with a ValidationError in AWS's constraint
+        format, never a crash; an absurdly long number by the bound it breaks, unconverted.
+        """
         duration = params.get("DurationSeconds")
-        arns = params.get("PolicyArns") or ()
-        policy_arns = tuple(str(a["arn"]) if isinstance(a, Mapping) else str(a) for a in arns)  # type: ignore[union-attr]
+        seconds: int | None = None
+        if duration is not None:
+            text = str(duration)
+            constraint = None
+            if not re.fullmatch(r"-?[0-9]+", text):
+                constraint = "Member must be an integer"
+            elif len(text.lstrip("-")) > 18:
+                constraint = (
+                    "Member must have value greater than or equal to 900"
+                    if text.startswith("-")
+                    else "Member must have value less than or equal to 43200"
+                )
+            if constraint is not None:
+                error = _validation("durationSeconds", text, constraint)
+                error.rule = "request.duration_seconds"
+                raise error
+            seconds = int(text)
+        arns = params.get("PolicyArns")
+        policy_arns = tuple(
+            str(a["arn"]) if isinstance(a, Mapping) else str(a)
+            for a in (arns if isinstance(arns, list | tuple) else ())
+        )
         return cls(
             RoleArn=str(params.get("RoleArn", "")),
             PrincipalArn=str(params.get("PrincipalArn", "")),
             SAMLAssertion=str(params.get("SAMLAssertion", "")),
-            DurationSeconds=int(str(duration)) if duration is not None else None,
+            DurationSeconds=seconds,
             Policy=str(params["Policy"]) if params.get("Policy") is not None else None,
             PolicyArns=policy_arns,
         )
@@ -198,6 +225,22 @@ def _arn_length(field_name: str, value: str) -> None:
         raise _validation(field_name, value, "Member must have length less than or equal to 2048")
 
 
+@functools.lru_cache(maxsize=64)
+def trusted_idp(metadata: str, private_keys: tuple[bytes, ...]) -> TrustedIdp:
+    """Return the TrustedIdp of a provider's metadata and keys, parsed once per document.
+
+    TrustedIdp is frozen, so one parse serves every exchange; a new document (or key) is a new
+    cache entry, and a document that fails to parse is not cached (it raises every time).
+    """
+    return TrustedIdp.from_metadata(metadata, decryption_keys=private_keys)
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_policy(document: str) -> Policy:
+    """Return a role's trust policy parsed once per document text (Policy is frozen)."""
+    return parse_policy(document)
+
+
 # --- request rules --------------------------------------------------------------------------
 
 
@@ -293,9 +336,7 @@ def check_signature(sts: StrictSts, ex: Exchange) -> None:
     """The response parses safely and is signed by a key in the provider's metadata."""
     assert ex.provider is not None  # noqa: S101
     try:
-        trusted = TrustedIdp.from_metadata(
-            ex.provider.metadata, decryption_keys=ex.provider.private_keys
-        )
+        trusted = trusted_idp(ex.provider.metadata, tuple(ex.provider.private_keys))
     except MetadataError as exc:
         raise e.InvalidIdentityToken(f"Unable to parse provider metadata: {exc}") from None
     try:
@@ -326,7 +367,7 @@ def _verification_message(exc: VerificationError) -> str:
 def check_issuer(sts: StrictSts, ex: Exchange) -> None:
     """Issuer equals the entityID of the provider's metadata."""
     assert ex.provider is not None  # noqa: S101
-    entity_id = TrustedIdp.from_metadata(ex.provider.metadata).entity_id
+    entity_id = trusted_idp(ex.provider.metadata, tuple(ex.provider.private_keys)).entity_id
     issuers = {ex.response.issuer, ex.response.response_issuer} - {None}
     if ex.response.issuer != entity_id or issuers != {entity_id}:
         raise e.InvalidIdentityToken(e.ISSUER_NOT_PRESENT)
@@ -561,7 +602,7 @@ def check_trust_policy(sts: StrictSts, ex: Exchange) -> None:
     when tags are sent and sts:SetSourceIdentity when SourceIdentity is sent."""
     assert ex.role is not None and ex.provider is not None  # noqa: S101
     try:
-        trust_policy = parse_policy(ex.role.trust_policy)
+        trust_policy = parsed_policy(ex.role.trust_policy)
     except PolicyError:
         raise e.AccessDenied(e.NOT_AUTHORIZED) from None
     context = saml_context(
