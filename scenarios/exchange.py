@@ -107,9 +107,10 @@ class ServerExchanger:
             pin_moto_account(client, account_id)
             return client
 
-        provision(loaded.scenario.aws, iam_client_factory=iam_client,
-                  idp_metadata=loaded.provider.metadata(), base_dir=loaded.path.parent,
-                  scenario_name=_tag_name(loaded.name))
+        if not _already_provisioned(loaded, iam_client):
+            provision(loaded.scenario.aws, iam_client_factory=iam_client,
+                      idp_metadata=loaded.provider.metadata(), base_dir=loaded.path.parent,
+                      scenario_name=_tag_name(loaded.name))
         self.sts_client = self.session.client("sts", endpoint_url=endpoint_url)
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
@@ -151,6 +152,24 @@ class LiveExchanger:
                                    finding=finding)
         return ExchangeOutcome(role_arn, principal_arn, error_code=live.aws_error_code,
                                error_message=live.aws_error_message, finding=finding)
+
+
+def _already_provisioned(loaded: LoadedScenario, iam_client: Any) -> bool:
+    """Return whether every provider and role of the scenario exists on the server already
+    (``fedharness sts serve --config`` provisions the same world at start)."""
+    from botocore.exceptions import ClientError
+
+    for account_id, account in loaded.scenario.aws.accounts.items():
+        client = iam_client(account_id)
+        try:
+            for name in account.saml_providers:
+                client.get_saml_provider(
+                    SAMLProviderArn=f"arn:aws:iam::{account_id}:saml-provider/{name}")
+            for name in account.roles:
+                client.get_role(RoleName=name)
+        except ClientError:
+            return False
+    return bool(loaded.scenario.aws.accounts)
 
 
 def _tag_name(name: str) -> str:

@@ -57,6 +57,8 @@ MAX_IAM_BODY = 32_000_000
 STRICT_ACTION = "AssumeRoleWithSAML"
 STS_VERSION = "2011-06-15"
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+DEFAULT_MOTO_ACCOUNT = "123456789012"
+"""The account moto uses when a request names none."""
 ACCOUNT_PATH = re.compile(r"/_account/(\d{12})(?=/|$)")
 """An endpoint path that picks moto's account (an S3 bucket name cannot start with ``_``)."""
 STS_PARAMETERS = frozenset(
@@ -235,6 +237,8 @@ class StrictStsApp:
             )
         params = _moto_params(environ, body)
         action = params.get("Action", "")
+        if action == "AttachRolePolicy":
+            _load_aws_managed_policy(environ, params.get("PolicyArn", ""))
         if action in _PROVIDER_CALLS:
             with self._providers_lock:
                 return _PROVIDER_CALLS[action](self, params, environ, start_response, request_id)
@@ -443,6 +447,16 @@ _PROVIDER_CALLS: dict[str, _ProviderCall] = {
 
 
 # --- reading a request ------------------------------------------------------------------------
+
+
+def _load_aws_managed_policy(environ: Mapping[str, Any], policy_arn: str) -> None:
+    """Make an AWS managed policy attachable: moto's server loads none unless told to."""
+    if not policy_arn.startswith("arn:aws:iam::aws:policy/"):
+        return
+    from sp_fixtures.aws.iam_view import ensure_moto_managed_policy
+
+    account = str(environ.get("HTTP_X_MOTO_ACCOUNT_ID") or DEFAULT_MOTO_ACCOUNT)
+    ensure_moto_managed_policy(account, policy_arn)  # unknown ones: moto answers NoSuchEntity
 
 
 def _take_account_from_path(environ: dict[str, Any]) -> None:
