@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from scenarios.cli_aws import aws
 from scenarios.cli_common import fail, reports_bad_input
+from scenarios.cli_inspect import inspect_command
 from scenarios.cli_scenarios import register as register_scenario_commands
 from scenarios.cli_sts import sts
+
+if TYPE_CHECKING:
+    from scenarios.exchange import AwsMode
 
 config_option = click.option(
     "--config", "config_path", required=True,
@@ -90,7 +95,7 @@ def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("-j", "--jobs", default="1", show_default=True,
               help="Worker processes per scenario (a number or 'auto'; moto and server modes).")
 @reports_bad_input
-def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: str | None,
+def run(paths: tuple[Path, ...], mode: AwsMode, endpoint_url: str | None, profile: str | None,
         region: str | None, junit_path: Path | None, json_path: Path | None,
         jobs: str) -> None:
     """Run scenario files (or folders of them): exit 0 when every expectation holds,
@@ -116,11 +121,11 @@ def run(paths: tuple[Path, ...], mode: str, endpoint_url: str | None, profile: s
             if workers > 1 and mode != "live" and len(scenario.expected_users()) > 1:
                 from scenarios.parallel import run_parallel
 
-                results.append(run_parallel(scenario, workers, mode=mode,  # type: ignore[arg-type]
+                results.append(run_parallel(scenario, workers, mode=mode,
                                             endpoint_url=endpoint_url))
                 progress.advance(task, len(scenario.expected_users()))
                 continue
-            with open_exchanger(scenario, mode,  # type: ignore[arg-type]
+            with open_exchanger(scenario, mode,
                                 endpoint_url=endpoint_url, profile=profile,
                                 region=region) as exchanger:
                 results.append(run_scenario(scenario, exchanger,
@@ -170,6 +175,7 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
 
 main.add_command(aws)
 main.add_command(sts)
+main.add_command(inspect_command)
 register_scenario_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
