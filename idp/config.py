@@ -39,9 +39,11 @@ class SigningSettings(KeyFiles):
     sign: SignTargetName = Field("assertion", description="What to sign.")
     algorithm: AlgorithmName = Field("rsa-sha256", description="Signature algorithm.")
     next_key: KeyFiles | None = Field(
-        None, description="A second key for rollover: listed in metadata next to the current one.")
+        None, description="A second key for rollover: listed in metadata next to the current one."
+    )
     sign_with: Literal["current", "next"] = Field(
-        "current", description="Which of the two keys signs responses.")
+        "current", description="Which of the two keys signs responses."
+    )
 
     @model_validator(mode="after")
     def _next_key_exists(self) -> SigningSettings:
@@ -61,10 +63,13 @@ class ServiceProviderSettings(_Strict):
     """A relying party the IdP sends assertions to."""
 
     acs: str = Field(AWS_SIGNIN_URL, description="Assertion Consumer Service URL (Recipient).")
-    audience: list[str] = Field(default_factory=lambda: [AWS_SIGNIN_URL],
-                                description="Audience values of the AudienceRestriction.")
+    audience: list[str] = Field(
+        default_factory=lambda: [AWS_SIGNIN_URL],
+        description="Audience values of the AudienceRestriction.",
+    )
     name_id_format: NameIdFormatName | None = Field(
-        None, description="NameID format for this SP; the IdP's default when absent.")
+        None, description="NameID format for this SP; the IdP's default when absent."
+    )
     sign: SignTargetName | None = Field(None, description="Override what is signed for this SP.")
     encrypt: EncryptionSettings | None = Field(None, description="Encrypt the assertion.")
 
@@ -74,7 +79,8 @@ class NameIdSettings(_Strict):
 
     format: NameIdFormatName = "persistent"
     source: Literal["name", "email", "upn", "name_id"] = Field(
-        "name", description="User field that becomes the NameID value.")
+        "name", description="User field that becomes the NameID value."
+    )
 
 
 class AttributeSettings(_Strict):
@@ -85,14 +91,17 @@ class AttributeSettings(_Strict):
     """
 
     role_session_name: str | None = Field(
-        "{email}", description="RoleSessionName template; null to leave it out.")
+        "{email}", description="RoleSessionName template; null to leave it out."
+    )
     session_duration: int | None = Field(None, description="SessionDuration in seconds.")
-    principal_tags: dict[str, str] = Field(default_factory=dict,
-                                           description="Session tag key → value template.")
+    principal_tags: dict[str, str] = Field(
+        default_factory=dict, description="Session tag key → value template."
+    )
     transitive_tag_keys: list[str] = Field(default_factory=list)
     source_identity: str | None = Field(None, description="SourceIdentity template.")
     extra: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="Any other attribute: name → template(s).")
+        default_factory=dict, description="Any other attribute: name → template(s)."
+    )
 
 
 class MappingSettings(_Strict):
@@ -105,14 +114,16 @@ class IdpSettings(_Strict):
     """The mock IdP."""
 
     entity_id: str = Field(description="The IdP's entityID; the Issuer of every response.")
-    base_url: str = Field("http://127.0.0.1:5000",
-                          description="Where the IdP is served; SSO/SLO URLs in metadata.")
+    base_url: str = Field(
+        "http://127.0.0.1:5000", description="Where the IdP is served; SSO/SLO URLs in metadata."
+    )
     signing: SigningSettings
     name_id: NameIdSettings = Field(default_factory=NameIdSettings)
     attributes: AttributeSettings = Field(default_factory=AttributeSettings)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     assertion_lifetime: Annotated[int, Field(gt=0, le=86400)] = Field(
-        300, description="Seconds until NotOnOrAfter.")
+        300, description="Seconds until NotOnOrAfter."
+    )
     service_providers: dict[str, ServiceProviderSettings] = Field(
         default_factory=lambda: {"aws": ServiceProviderSettings()},
         description="Relying parties by name; 'aws' is AWS sign-in.",

@@ -103,8 +103,9 @@ class IdentityProvider:
         self.base_dir = base_dir
         self.engine = engine or build_engine(settings)
         self.current_key = _load_keys(settings.signing, base_dir)
-        self.next_key = (_load_keys(settings.signing.next_key, base_dir)
-                         if settings.signing.next_key else None)
+        self.next_key = (
+            _load_keys(settings.signing.next_key, base_dir) if settings.signing.next_key else None
+        )
 
     @classmethod
     def from_file(cls, path: Path) -> IdentityProvider:
@@ -133,12 +134,14 @@ class IdentityProvider:
     def metadata(self, *, valid_until: dt.datetime | None = None) -> bytes:
         """Return the IdP metadata document."""
         base = self.settings.base_url.rstrip("/")
-        return metadata_bytes(MetadataSpec(
-            entity_id=self.settings.entity_id,
-            signing_keys=self.published_keys,
-            endpoints=IdpEndpoints(sso_url=f"{base}/sso", slo_url=f"{base}/slo"),
-            valid_until=valid_until,
-        ))
+        return metadata_bytes(
+            MetadataSpec(
+                entity_id=self.settings.entity_id,
+                signing_keys=self.published_keys,
+                endpoints=IdpEndpoints(sso_url=f"{base}/sso", slo_url=f"{base}/slo"),
+                valid_until=valid_until,
+            )
+        )
 
     def service_provider(self, name: str) -> ServiceProviderSettings:
         """Return a registered SP, or raise UnknownServiceProviderError."""
@@ -147,37 +150,48 @@ class IdentityProvider:
         except KeyError:
             known = ", ".join(sorted(self.settings.service_providers)) or "none"
             raise UnknownServiceProviderError(
-                f"unknown service provider {name!r} (registered: {known})") from None
+                f"unknown service provider {name!r} (registered: {known})"
+            ) from None
 
     def map_user(self, user: User | str) -> MappingResult:
         """Return every attribute the IdP sends for ``user``, with the mapping trace."""
         if isinstance(user, str):
             user = self.directory.user(user)
-        subject = MappingInput(user=user, groups=self.directory.groups_of(user),
-                               direct_groups=self.directory.direct_groups_of(user))
+        subject = MappingInput(
+            user=user,
+            groups=self.directory.groups_of(user),
+            direct_groups=self.directory.direct_groups_of(user),
+        )
         result = self.engine.map(subject)
         emitted = {attribute.name for attribute in result.attributes}
         extra = [a for a in self._configured_attributes(user) if a.name not in emitted]
-        return MappingResult(attributes=merge_attributes([*result.attributes, *extra]),
-                             trace=result.trace)
+        return MappingResult(
+            attributes=merge_attributes([*result.attributes, *extra]), trace=result.trace
+        )
 
     def _configured_attributes(self, user: User) -> list[SamlAttribute]:
         config = self.settings.attributes
         attributes: list[SamlAttribute] = []
         if config.role_session_name is not None:
-            attributes.append(SamlAttribute(AwsAttribute.ROLE_SESSION_NAME,
-                                            (render(config.role_session_name, user),)))
+            attributes.append(
+                SamlAttribute(
+                    AwsAttribute.ROLE_SESSION_NAME, (render(config.role_session_name, user),)
+                )
+            )
         if config.session_duration is not None:
-            attributes.append(SamlAttribute(AwsAttribute.SESSION_DURATION,
-                                            (str(config.session_duration),)))
+            attributes.append(
+                SamlAttribute(AwsAttribute.SESSION_DURATION, (str(config.session_duration),))
+            )
         for key, template in config.principal_tags.items():
             attributes.append(SamlAttribute(PRINCIPAL_TAG_PREFIX + key, (render(template, user),)))
         if config.transitive_tag_keys:
-            attributes.append(SamlAttribute(AwsAttribute.TRANSITIVE_TAG_KEYS,
-                                            tuple(config.transitive_tag_keys)))
+            attributes.append(
+                SamlAttribute(AwsAttribute.TRANSITIVE_TAG_KEYS, tuple(config.transitive_tag_keys))
+            )
         if config.source_identity is not None:
-            attributes.append(SamlAttribute(AwsAttribute.SOURCE_IDENTITY,
-                                            (render(config.source_identity, user),)))
+            attributes.append(
+                SamlAttribute(AwsAttribute.SOURCE_IDENTITY, (render(config.source_identity, user),))
+            )
         for name, templates in config.extra.items():
             values = [templates] if isinstance(templates, str) else templates
             attributes.append(SamlAttribute(name, tuple(render(t, user) for t in values)))
@@ -217,7 +231,8 @@ class IdentityProvider:
             attributes = _only_role(attributes, role_arn, user.name)
         recipient = recipient or service_provider.acs
         name_id_format = NameIDFormat.from_short(
-            service_provider.name_id_format or self.settings.name_id.format)
+            service_provider.name_id_format or self.settings.name_id.format
+        )
         assertion_spec: AssertionSpec = aws_assertion_spec(
             issuer=self.settings.entity_id,
             name_id=self.name_id_for(user),
@@ -231,26 +246,41 @@ class IdentityProvider:
         )
         if assertion_overrides:
             assertion_spec = dataclasses.replace(assertion_spec, **assertion_overrides)
-        response_spec = ResponseSpec(issuer=self.settings.entity_id, issue_instant=now,
-                                     destination=recipient, in_response_to=in_response_to)
+        response_spec = ResponseSpec(
+            issuer=self.settings.entity_id,
+            issue_instant=now,
+            destination=recipient,
+            in_response_to=in_response_to,
+        )
         if response_overrides:
             response_spec = dataclasses.replace(response_spec, **response_overrides)
         assertion = build_assertion(assertion_spec)
         response = build_response(response_spec, assertion)
         target = SignTarget(service_provider.sign or self.settings.signing.sign)
-        signing = SigningConfig(key=self.signing_key, target=target,
-                                algorithm=_ALGORITHMS[self.settings.signing.algorithm])
+        signing = SigningConfig(
+            key=self.signing_key,
+            target=target,
+            algorithm=_ALGORITHMS[self.settings.signing.algorithm],
+        )
         if target.assertion:
             sign_element(assertion, signing.key, algorithm=signing.algorithm)
         if service_provider.encrypt is not None:
             cert_pem = _read_cert(self.base_dir / service_provider.encrypt.cert)
             replace_with_encrypted(
-                response, assertion, cert_pem,
-                data_algorithm=_DATA_ENCRYPTION[service_provider.encrypt.algorithm])
+                response,
+                assertion,
+                cert_pem,
+                data_algorithm=_DATA_ENCRYPTION[service_provider.encrypt.algorithm],
+            )
         if target.response:
             sign_element(response, signing.key, algorithm=signing.algorithm)
-        return IssuedResponse(xml=to_bytes(response), user=user.name, service_provider=sp,
-                              recipient=recipient, mapping=mapping)
+        return IssuedResponse(
+            xml=to_bytes(response),
+            user=user.name,
+            service_provider=sp,
+            recipient=recipient,
+            mapping=mapping,
+        )
 
 
 def _read_cert(path: Path) -> bytes:
@@ -260,12 +290,16 @@ def _read_cert(path: Path) -> bytes:
         raise IdpError(f"{path}: cannot read encryption certificate: {exc.strerror}") from None
 
 
-def _only_role(attributes: tuple[SamlAttribute, ...], role_arn: str,
-               user: str) -> tuple[SamlAttribute, ...]:
+def _only_role(
+    attributes: tuple[SamlAttribute, ...], role_arn: str, user: str
+) -> tuple[SamlAttribute, ...]:
     offered = [v for a in attributes if a.name == AwsAttribute.ROLE for v in a.values]
     granted = tuple(v for v in offered if role_arn in (p.strip() for p in v.split(",")))
     if not granted:
         raise RoleNotGrantedError(
-            f"{user} is not granted {role_arn} (granted: {', '.join(offered) or 'none'})")
-    return tuple(dataclasses.replace(a, values=granted) if a.name == AwsAttribute.ROLE else a
-                 for a in attributes)
+            f"{user} is not granted {role_arn} (granted: {', '.join(offered) or 'none'})"
+        )
+    return tuple(
+        dataclasses.replace(a, values=granted) if a.name == AwsAttribute.ROLE else a
+        for a in attributes
+    )

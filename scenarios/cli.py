@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from scenarios.exchange import AwsMode
 
 config_option = click.option(
-    "--config", "config_path", required=True,
+    "--config",
+    "config_path",
+    required=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="IdP or scenario file (YAML).",
 )
@@ -55,8 +57,14 @@ def idp_metadata(config_path: Path) -> None:
 @click.option("--sp", default="aws", show_default=True, help="Registered service provider.")
 @click.option("--xml", "as_xml", is_flag=True, help="Print the XML instead of base64.")
 @reports_bad_input
-def idp_assertion(config_path: Path, user_name: str, role_arn: str | None,
-                  recipient: str | None, sp: str, as_xml: bool) -> None:
+def idp_assertion(
+    config_path: Path,
+    user_name: str,
+    role_arn: str | None,
+    recipient: str | None,
+    sp: str,
+    as_xml: bool,
+) -> None:
     """Print a signed SAMLResponse (base64) for a user, ready for `aws sts
     assume-role-with-saml --saml-assertion`."""
     from idp.provider import IdentityProvider
@@ -70,8 +78,13 @@ def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")
-                                and not p.name.startswith(".")))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*.y*ml")
+                    if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+                )
+            )
         elif path.exists():
             files.append(path)
         else:
@@ -83,21 +96,47 @@ def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
 
 @main.command("run")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--aws", "mode", type=click.Choice(["moto", "server", "live"]), default="moto",
-              show_default=True, help="Where to exchange assertions.")
+@click.option(
+    "--aws",
+    "mode",
+    type=click.Choice(["moto", "server", "live"]),
+    default="moto",
+    show_default=True,
+    help="Where to exchange assertions.",
+)
 @click.option("--endpoint-url", help="STS/IAM endpoint (with --aws server, or a live proxy).")
 @click.option("--profile", help="AWS profile (with --aws live).")
 @click.option("--region", help="AWS region (with --aws live).")
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write a JUnit XML report.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write a JSON report.")
-@click.option("-j", "--jobs", default="1", show_default=True,
-              help="Worker processes per scenario (a number or 'auto'; moto and server modes).")
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a JUnit XML report.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a JSON report.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    default="1",
+    show_default=True,
+    help="Worker processes per scenario (a number or 'auto'; moto and server modes).",
+)
 @reports_bad_input
-def run(paths: tuple[Path, ...], mode: AwsMode, endpoint_url: str | None, profile: str | None,
-        region: str | None, junit_path: Path | None, json_path: Path | None,
-        jobs: str) -> None:
+def run(
+    paths: tuple[Path, ...],
+    mode: AwsMode,
+    endpoint_url: str | None,
+    profile: str | None,
+    region: str | None,
+    junit_path: Path | None,
+    json_path: Path | None,
+    jobs: str,
+) -> None:
     """Run scenario files (or folders of them): exit 0 when every expectation holds,
     1 when one fails, 2 on bad input."""
     from rich.console import Console
@@ -121,15 +160,17 @@ def run(paths: tuple[Path, ...], mode: AwsMode, endpoint_url: str | None, profil
             if workers > 1 and mode != "live" and len(scenario.expected_users()) > 1:
                 from scenarios.parallel import run_parallel
 
-                results.append(run_parallel(scenario, workers, mode=mode,
-                                            endpoint_url=endpoint_url))
+                results.append(
+                    run_parallel(scenario, workers, mode=mode, endpoint_url=endpoint_url)
+                )
                 progress.advance(task, len(scenario.expected_users()))
                 continue
-            with open_exchanger(scenario, mode,
-                                endpoint_url=endpoint_url, profile=profile,
-                                region=region) as exchanger:
-                results.append(run_scenario(scenario, exchanger,
-                                            progress=lambda _: progress.advance(task)))
+            with open_exchanger(
+                scenario, mode, endpoint_url=endpoint_url, profile=profile, region=region
+            ) as exchanger:
+                results.append(
+                    run_scenario(scenario, exchanger, progress=lambda _: progress.advance(task))
+                )
     print_report(console, results)
     if junit_path is not None:
         write_junit(junit_path, results)
@@ -140,8 +181,11 @@ def run(paths: tuple[Path, ...], mode: AwsMode, endpoint_url: str | None, profil
 
 def _jobs(value: str) -> int:
     if value == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
     if not value.isdigit() or int(value) < 1:
         fail(f"--jobs must be a positive number or 'auto', not {value!r}")
     return int(value)
@@ -153,12 +197,24 @@ def certs() -> None:
 
 
 @certs.command("generate")
-@click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048",
-              show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("certs"), show_default=True, help="Folder to write into.")
-@click.option("--name", "stem", default="idp", show_default=True,
-              help="File stem: writes NAME.key and NAME.crt.")
+@click.option(
+    "--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("certs"),
+    show_default=True,
+    help="Folder to write into.",
+)
+@click.option(
+    "--name",
+    "stem",
+    default="idp",
+    show_default=True,
+    help="File stem: writes NAME.key and NAME.crt.",
+)
 @click.option("--common-name", default="fedharness mock IdP", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force: bool) -> None:
@@ -169,7 +225,8 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
         if existing.exists() and not force:
             fail(f"{existing} exists; use --force to replace it")
     key_path, cert_path = write_pair(
-        generate_self_signed(common_name, bits=int(bits)), out_dir, stem)
+        generate_self_signed(common_name, bits=int(bits)), out_dir, stem
+    )
     click.echo(f"wrote {key_path} (private, mode 0600) and {cert_path}")
 
 

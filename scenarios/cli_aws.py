@@ -44,13 +44,18 @@ def reports_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def aws_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the scenario FILE argument and the AWS connection options."""
-    for decorator in reversed((
-        click.argument("scenario_path", metavar="FILE",
-                       type=click.Path(path_type=Path, dir_okay=False)),
-        click.option("--profile", help="AWS profile (default: the usual boto3 lookup)."),
-        click.option("--region", help="AWS region for STS (IAM is global; default us-east-1)."),
-        click.option("--endpoint-url", help="Send IAM and STS calls here (e.g. a moto server)."),
-    )):
+    for decorator in reversed(
+        (
+            click.argument(
+                "scenario_path", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False)
+            ),
+            click.option("--profile", help="AWS profile (default: the usual boto3 lookup)."),
+            click.option("--region", help="AWS region for STS (IAM is global; default us-east-1)."),
+            click.option(
+                "--endpoint-url", help="Send IAM and STS calls here (e.g. a moto server)."
+            ),
+        )
+    ):
         func = decorator(func)
     return func
 
@@ -64,8 +69,9 @@ def aws() -> None:
 @aws_options
 @reports_bad_input
 @reports_aws_errors
-def aws_apply(scenario_path: Path, profile: str | None, region: str | None,
-              endpoint_url: str | None) -> None:
+def aws_apply(
+    scenario_path: Path, profile: str | None, region: str | None, endpoint_url: str | None
+) -> None:
     """Create or update the scenario's providers and roles in the credentials' account."""
     from idp.provider import IdentityProvider
     from sp_fixtures.aws.live import apply
@@ -74,10 +80,14 @@ def aws_apply(scenario_path: Path, profile: str | None, region: str | None,
     provider = IdentityProvider.from_file(scenario_path)
     keys = [provider.current_key, *([provider.next_key] if provider.next_key else [])]
     result = apply(
-        world, _session(profile, region), scenario_name=name,
-        idp_metadata=provider.metadata(), base_dir=scenario_path.parent,
+        world,
+        _session(profile, region),
+        scenario_name=name,
+        idp_metadata=provider.metadata(),
+        base_dir=scenario_path.parent,
         signing_cert_fingerprints=[k.certificate.fingerprint(hashes.SHA256()).hex() for k in keys],
-        endpoint_url=endpoint_url)
+        endpoint_url=endpoint_url,
+    )
     out = _console()
     out.print(f"account {result.account_id}, scenario {escape(name)}")
     for arn in result.created:
@@ -94,14 +104,16 @@ def aws_apply(scenario_path: Path, profile: str | None, region: str | None,
 @aws_options
 @reports_bad_input
 @reports_aws_errors
-def aws_destroy(scenario_path: Path, profile: str | None, region: str | None,
-                endpoint_url: str | None) -> None:
+def aws_destroy(
+    scenario_path: Path, profile: str | None, region: str | None, endpoint_url: str | None
+) -> None:
     """Remove what `aws apply` made for this scenario (only resources tagged as its own)."""
     from sp_fixtures.aws.live import destroy
 
     name, world = load_world(scenario_path)
-    result = destroy(world, _session(profile, region), scenario_name=name,
-                     endpoint_url=endpoint_url)
+    result = destroy(
+        world, _session(profile, region), scenario_name=name, endpoint_url=endpoint_url
+    )
     out = _console()
     out.print(f"account {result.account_id}, scenario {escape(name)}")
     for arn in result.removed:
@@ -123,7 +135,7 @@ def load_world(scenario_path: Path) -> tuple[str, AwsWorld]:
 
 
 def _session(profile: str | None, region: str | None) -> Any:
-    import boto3  # type: ignore[import-untyped]
+    import boto3
 
     return boto3.Session(profile_name=profile, region_name=region)
 

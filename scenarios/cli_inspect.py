@@ -31,8 +31,12 @@ def _strict_sts(config: Path | None) -> Iterator[object | None]:
 
 @click.command("inspect")
 @click.argument("source", default="-", type=click.Path(path_type=Path, allow_dash=True))
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Scenario whose IdP and AWS world to check the response against.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Scenario whose IdP and AWS world to check the response against.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the annotations as JSON.")
 @reports_bad_input
 def inspect_command(source: Path, config_path: Path | None, as_json: bool) -> None:
@@ -48,13 +52,29 @@ def inspect_command(source: Path, config_path: Path | None, as_json: bool) -> No
         except InspectError as exc:
             fail(f"{source}: not a SAMLResponse: {exc}")
     if as_json:
-        click.echo(json.dumps({
-            "issuer": inspection.issuer, "name_id": inspection.name_id,
-            "recipients": list(inspection.recipients), "audiences": list(inspection.audiences),
-            "signed": list(inspection.signed), "encrypted": inspection.encrypted,
-            "pairs": [{"role": p.role_arn, "provider": p.provider_arn, "accepted": p.accepted,
-                       "explanation": p.explanation} for p in inspection.pairs],
-            "notes": list(inspection.notes)}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "issuer": inspection.issuer,
+                    "name_id": inspection.name_id,
+                    "recipients": list(inspection.recipients),
+                    "audiences": list(inspection.audiences),
+                    "signed": list(inspection.signed),
+                    "encrypted": inspection.encrypted,
+                    "pairs": [
+                        {
+                            "role": p.role_arn,
+                            "provider": p.provider_arn,
+                            "accepted": p.accepted,
+                            "explanation": p.explanation,
+                        }
+                        for p in inspection.pairs
+                    ],
+                    "notes": list(inspection.notes),
+                },
+                indent=2,
+            )
+        )
         return
     console = Console()
     console.print(Syntax(inspection.xml, "xml", word_wrap=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -60,30 +60,46 @@ class MotoExchanger:
 
     mode: AwsMode = "moto"
 
-    def __init__(self, loaded: LoadedScenario, *, clock: Any = None) -> None:
+    def __init__(
+        self, loaded: LoadedScenario, *, clock: Callable[[], dt.datetime] | None = None
+    ) -> None:
         from sp_fixtures.aws.iam_view import moto_iam_client_factory
         from sp_fixtures.aws.provision import provision
         from sp_fixtures.aws.sts import StrictSts
 
         provisioned = provision(
-            loaded.scenario.aws, iam_client_factory=moto_iam_client_factory(),
-            idp_metadata=loaded.provider.metadata(), base_dir=loaded.path.parent,
-            scenario_name=_tag_name(loaded.name))
+            loaded.scenario.aws,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=loaded.provider.metadata(),
+            base_dir=loaded.path.parent,
+            scenario_name=_tag_name(loaded.name),
+        )
         self.sts = StrictSts(provisioned.iam(), clock=clock)
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
         """Judge the request strictly; mint credentials in moto when it passes."""
         from sp_fixtures.aws.sts import AssumeRoleWithSamlRequest
 
-        verdict = self.sts.judge(AssumeRoleWithSamlRequest(
-            RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion))
+        verdict = self.sts.judge(
+            AssumeRoleWithSamlRequest(
+                RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion
+            )
+        )
         if verdict.error is not None:
             decisions = verdict.exchange.trust_decisions
-            explanation = (decisions[-1].describe() if decisions and not decisions[-1].allowed
-                           else verdict.error.detail)
-            return ExchangeOutcome(role_arn, principal_arn, error_code=verdict.error.code,
-                                   error_message=verdict.error.message, rule=verdict.failed_rule,
-                                   explanation=explanation)
+            explanation = (
+                decisions[-1].describe()
+                if decisions and not decisions[-1].allowed
+                else verdict.error.detail
+            )
+            return ExchangeOutcome(
+                role_arn,
+                principal_arn,
+                error_code=verdict.error.code,
+                error_message=verdict.error.message,
+                rule=verdict.failed_rule,
+                explanation=explanation,
+            )
         return ExchangeOutcome(role_arn, principal_arn, answer=self.sts.answer(verdict.exchange))
 
 
@@ -98,9 +114,11 @@ class ServerExchanger:
         from sp_fixtures.aws.iam_view import pin_moto_account
         from sp_fixtures.aws.provision import provision
 
-        self.session = boto3.Session(aws_access_key_id="fedharness",
-                                     aws_secret_access_key="fedharness",  # noqa: S106 - moto
-                                     region_name="us-east-1")
+        self.session = boto3.Session(
+            aws_access_key_id="fedharness",
+            aws_secret_access_key="fedharness",  # noqa: S106 - moto
+            region_name="us-east-1",
+        )
 
         def iam_client(account_id: str) -> Any:
             client = self.session.client("iam", endpoint_url=endpoint_url)
@@ -108,9 +126,13 @@ class ServerExchanger:
             return client
 
         if not _already_provisioned(loaded, iam_client):
-            provision(loaded.scenario.aws, iam_client_factory=iam_client,
-                      idp_metadata=loaded.provider.metadata(), base_dir=loaded.path.parent,
-                      scenario_name=_tag_name(loaded.name))
+            provision(
+                loaded.scenario.aws,
+                iam_client_factory=iam_client,
+                idp_metadata=loaded.provider.metadata(),
+                base_dir=loaded.path.parent,
+                scenario_name=_tag_name(loaded.name),
+            )
         self.sts_client = self.session.client("sts", endpoint_url=endpoint_url)
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
@@ -119,11 +141,16 @@ class ServerExchanger:
 
         try:
             answer = self.sts_client.assume_role_with_saml(
-                RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion)
+                RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion
+            )
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            return ExchangeOutcome(role_arn, principal_arn, error_code=error.get("Code"),
-                                   error_message=error.get("Message"))
+            return ExchangeOutcome(
+                role_arn,
+                principal_arn,
+                error_code=error.get("Code"),
+                error_message=error.get("Message"),
+            )
         answer.pop("ResponseMetadata", None)
         return ExchangeOutcome(role_arn, principal_arn, answer=answer)
 
@@ -133,8 +160,14 @@ class LiveExchanger:
 
     mode: AwsMode = "live"
 
-    def __init__(self, loaded: LoadedScenario, *, profile: str | None = None,
-                 region: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
         import boto3
 
         from sp_fixtures.aws.live_sts import LiveSts
@@ -144,14 +177,21 @@ class LiveExchanger:
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
         """Call AWS; report where our own verdict disagrees."""
-        live = self.sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=principal_arn,
-                                              SAMLAssertion=assertion)
+        live = self.sts.assume_role_with_saml(
+            RoleArn=role_arn, PrincipalArn=principal_arn, SAMLAssertion=assertion
+        )
         finding = live.finding.describe() if live.finding is not None else None
         if live.aws_answer is not None:
-            return ExchangeOutcome(role_arn, principal_arn, answer=dict(live.aws_answer),
-                                   finding=finding)
-        return ExchangeOutcome(role_arn, principal_arn, error_code=live.aws_error_code,
-                               error_message=live.aws_error_message, finding=finding)
+            return ExchangeOutcome(
+                role_arn, principal_arn, answer=dict(live.aws_answer), finding=finding
+            )
+        return ExchangeOutcome(
+            role_arn,
+            principal_arn,
+            error_code=live.aws_error_code,
+            error_message=live.aws_error_message,
+            finding=finding,
+        )
 
 
 def _already_provisioned(loaded: LoadedScenario, iam_client: Any) -> bool:
@@ -164,7 +204,8 @@ def _already_provisioned(loaded: LoadedScenario, iam_client: Any) -> bool:
         try:
             for name in account.saml_providers:
                 client.get_saml_provider(
-                    SAMLProviderArn=f"arn:aws:iam::{account_id}:saml-provider/{name}")
+                    SAMLProviderArn=f"arn:aws:iam::{account_id}:saml-provider/{name}"
+                )
             for name in account.roles:
                 client.get_role(RoleName=name)
         except ClientError:
@@ -178,10 +219,15 @@ def _tag_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def open_exchanger(loaded: LoadedScenario, mode: AwsMode = "moto", *,
-                   endpoint_url: str | None = None, profile: str | None = None,
-                   region: str | None = None,
-                   clock: Any = None) -> Iterator[Exchanger]:
+def open_exchanger(
+    loaded: LoadedScenario,
+    mode: AwsMode = "moto",
+    *,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> Iterator[Exchanger]:
     """Set up the backend for one scenario and tear it down afterwards."""
     if mode == "moto":
         from moto import mock_aws

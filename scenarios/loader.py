@@ -68,8 +68,11 @@ class LoadedScenario:
             if key.startswith("group:") and pattern_matches(key, user, groups):
                 return key, expectation
         for key, expectation in expect.items():
-            if is_pattern(key) and not key.startswith("group:") and pattern_matches(
-                    key, user, groups):
+            if (
+                is_pattern(key)
+                and not key.startswith("group:")
+                and pattern_matches(key, user, groups)
+            ):
                 return key, expectation
         return None
 
@@ -116,8 +119,9 @@ class _Checker:
     def error(self, loc: Loc, message: str) -> ConfigError:
         """Return a ConfigError at ``loc`` whose message starts with the spelled-out location."""
         where = format_location(self.loaded.data, loc)
-        return ConfigError(self.loaded.path, self.loaded.line_of(loc),
-                           f"{where}: {message}" if where else message)
+        return ConfigError(
+            self.loaded.path, self.loaded.line_of(loc), f"{where}: {message}" if where else message
+        )
 
     def file(self, loc: Loc, name: Path | str) -> Path:
         """Return the file ``name`` (relative to the scenario) or raise when it is not one."""
@@ -125,8 +129,7 @@ class _Checker:
         if path.is_dir():
             raise self.error(loc, f"{name} is a folder, not a file")
         if not path.is_file():
-            raise self.error(
-                loc, f"no such file: {name} (paths are relative to the scenario file)")
+            raise self.error(loc, f"no such file: {name} (paths are relative to the scenario file)")
         return path
 
     def read(self, loc: Loc, name: Path | str) -> bytes:
@@ -199,9 +202,11 @@ class _Checker:
                 for index, entry in enumerate(entries):
                     problem = None if "," in entry else role_arn_problem(entry)
                     if problem is not None:
-                        raise self.error(("idp", "mapping", "explicit", table, owner, index),
-                                         f"not a role ARN: {entry!r}: {problem} "
-                                         "(or give '<role ARN>,<saml-provider ARN>')")
+                        raise self.error(
+                            ("idp", "mapping", "explicit", table, owner, index),
+                            f"not a role ARN: {entry!r}: {problem} "
+                            "(or give '<role ARN>,<saml-provider ARN>')",
+                        )
 
     def templates(self, settings: IdpSettings) -> None:
         """Check that every attribute template names only fields a user can have."""
@@ -250,7 +255,8 @@ class _Checker:
                         serialization.load_pem_private_key(self.read(key_loc, key), None)
                     except (TypeError, ValueError):
                         raise self.error(
-                            key_loc, f"{key} is not an unencrypted PEM private key") from None
+                            key_loc, f"{key} is not an unencrypted PEM private key"
+                        ) from None
 
     def _metadata(self, loc: Loc, name: str) -> None:
         from sp_fixtures.aws.provision import decode_metadata
@@ -287,7 +293,7 @@ def _check_expectations(loaded: LoadedScenario, checker: _Checker) -> None:
     for key, expectation in loaded.scenario.expect.items():
         loc = ("expect", key)
         if key.startswith("group:"):
-            group = key[len("group:"):]
+            group = key[len("group:") :]
             if group not in groups:
                 raise checker.error(loc, f"unknown group {group!r}" + _suggest(group, groups))
         elif is_pattern(key):
@@ -298,12 +304,12 @@ def _check_expectations(loaded: LoadedScenario, checker: _Checker) -> None:
         _check_roles(checker, loc, expectation, declared_roles)
 
 
-def _check_roles(checker: _Checker, at: Loc, expectation: Expectation,
-                 declared: set[str]) -> None:
+def _check_roles(checker: _Checker, at: Loc, expectation: Expectation, declared: set[str]) -> None:
     if not declared:
         return  # a scenario for live mode may leave the AWS world to the account
     references: list[tuple[Loc, str]] = [
-        (("roles", i), arn) for i, arn in enumerate(expectation.roles or [])]
+        (("roles", i), arn) for i, arn in enumerate(expectation.roles or [])
+    ]
     if expectation.error is not None and expectation.error.role is not None:
         references.append((("error", "role"), expectation.error.role))
     if expectation.session is not None and expectation.session.role is not None:
@@ -314,11 +320,12 @@ def _check_roles(checker: _Checker, at: Loc, expectation: Expectation,
                 references.append(((field_name, i, "role"), check.role))
     for location, arn in references:
         if arn not in declared:
-            raise checker.error((*at, *location), f"role {arn} is not declared under aws.accounts"
-                                + _suggest(arn, declared))
+            raise checker.error(
+                (*at, *location),
+                f"role {arn} is not declared under aws.accounts" + _suggest(arn, declared),
+            )
 
 
 def _suggest(word: str, known: set[str] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-

@@ -54,8 +54,13 @@ RoleArn = Annotated[
     WithJsonSchema({"type": "string", "pattern": ROLE_ARN_PATTERN}),
 ]
 AwsErrorCode = Literal[
-    "InvalidIdentityToken", "ExpiredTokenException", "AccessDenied", "ValidationError",
-    "MalformedPolicyDocument", "PackedPolicyTooLarge", "IDPRejectedClaim",
+    "InvalidIdentityToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "ValidationError",
+    "MalformedPolicyDocument",
+    "PackedPolicyTooLarge",
+    "IDPRejectedClaim",
 ]
 
 
@@ -69,7 +74,8 @@ class ExpectedError(_Strict):
     code: AwsErrorCode = Field(description="AWS error code, e.g. AccessDenied.")
     message: str | None = Field(None, description="A part of AWS's message that must appear.")
     role: RoleArn | None = Field(
-        None, description="Role to try; default: every role the assertion offers.")
+        None, description="Role to try; default: every role the assertion offers."
+    )
 
 
 class SessionCheck(_Strict):
@@ -89,14 +95,16 @@ class PermissionCheck(_Strict):
     resource: str = Field("*", description="Resource ARN.")
     role: RoleArn | None = Field(None, description="Which role; default: each role assumed.")
     context: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="Extra condition keys for the evaluation.")
+        default_factory=dict, description="Extra condition keys for the evaluation."
+    )
 
 
 class Expectation(_Strict):
     """What one user (or every user a pattern matches) must get; ``roles`` or ``error``."""
 
     roles: list[RoleArn] | None = Field(
-        None, description="Exactly the roles the user can assume ([] = none).")
+        None, description="Exactly the roles the user can assume ([] = none)."
+    )
     error: ExpectedError | None = Field(None, description="The AWS error the user gets.")
     session: SessionCheck | None = None
     can: list[PermissionCheck] = Field(default_factory=list)
@@ -107,8 +115,10 @@ class Expectation(_Strict):
         if self.roles is not None and self.error is not None:
             raise ValueError("give either 'roles' or 'error', not both")
         if self.roles is None and self.error is None:
-            raise ValueError("give 'roles' (the exact roles the user gets, [] for none) "
-                             "or 'error' (the AWS error the user gets)")
+            raise ValueError(
+                "give 'roles' (the exact roles the user gets, [] for none) "
+                "or 'error' (the AWS error the user gets)"
+            )
         return self
 
 
@@ -136,5 +146,5 @@ def is_pattern(key: str) -> bool:
 def pattern_matches(key: str, user: str, groups: tuple[str, ...]) -> bool:
     """Return whether the ``expect`` key ``key`` applies to ``user``."""
     if key.startswith("group:"):
-        return key[len("group:"):] in groups
+        return key[len("group:") :] in groups
     return fnmatch.fnmatchcase(user, key)

@@ -15,15 +15,17 @@ _inherited: dict[str, LoadedScenario] = {}
 """Scenarios the parent loaded before forking; workers use them instead of re-reading files."""
 
 
-def _run_slice(path: str, users: list[str], mode: AwsMode,
-               endpoint_url: str | None) -> tuple[UserResult, ...]:
+def _run_slice(
+    path: str, users: list[str], mode: AwsMode, endpoint_url: str | None
+) -> tuple[UserResult, ...]:
     loaded = _inherited.get(path) or load_scenario(Path(path))
     with open_exchanger(loaded, mode, endpoint_url=endpoint_url) as exchanger:
         return run_scenario(loaded, exchanger, users=users).users
 
 
-def run_parallel(loaded: LoadedScenario, jobs: int, *, mode: AwsMode = "moto",
-                 endpoint_url: str | None = None) -> ScenarioResult:
+def run_parallel(
+    loaded: LoadedScenario, jobs: int, *, mode: AwsMode = "moto", endpoint_url: str | None = None
+) -> ScenarioResult:
     """Run ``loaded`` with ``jobs`` worker processes (users dealt round-robin); same result shape
     and user order as a serial run."""
     users = loaded.expected_users()
@@ -33,8 +35,10 @@ def run_parallel(loaded: LoadedScenario, jobs: int, *, mode: AwsMode = "moto",
     _inherited[str(loaded.path)] = loaded
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(_run_slice, str(loaded.path), part, mode, endpoint_url)
-                       for part in slices]
+            futures = [
+                pool.submit(_run_slice, str(loaded.path), part, mode, endpoint_url)
+                for part in slices
+            ]
             by_user = {r.user: r for future in futures for r in future.result()}
     finally:
         _inherited.pop(str(loaded.path), None)

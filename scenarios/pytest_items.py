@@ -86,10 +86,18 @@ class MotoWorld:
         """Provision ``loaded``'s AWS world into moto (moto must be active)."""
         exchanger = MotoExchanger(loaded)
         roles = tuple(loaded.scenario.aws.role_arns())
-        role_ids = {arn: record.role_id for arn in roles
-                    if (record := exchanger.sts.iam.role(arn)) is not None}
-        return cls(loaded.path.resolve(), exchanger, tuple(loaded.scenario.aws.provider_arns()),
-                   roles, role_ids)
+        role_ids = {
+            arn: record.role_id
+            for arn in roles
+            if (record := exchanger.sts.iam.role(arn)) is not None
+        }
+        return cls(
+            loaded.path.resolve(),
+            exchanger,
+            tuple(loaded.scenario.aws.provider_arns()),
+            roles,
+            role_ids,
+        )
 
     @property
     def sts(self) -> StrictSts:
@@ -117,8 +125,12 @@ class MotoWorlds:
         """Return ``loaded``'s world, provisioning it when moto does not hold it (or ``fresh``)."""
         with self._lock:
             current = self._current
-            if (not fresh and current is not None
-                    and current.scenario_path == loaded.path.resolve() and current.intact()):
+            if (
+                not fresh
+                and current is not None
+                and current.scenario_path == loaded.path.resolve()
+                and current.intact()
+            ):
                 return current
             self._current = None
             with moto_active():
@@ -179,9 +191,11 @@ class AwsWorldFixture:
         """Return a boto3 session for moto (its calls land in moto's default account)."""
         import boto3
 
-        return boto3.Session(aws_access_key_id="testing",
-                             aws_secret_access_key="testing",  # noqa: S106 - moto checks none
-                             region_name=region_name)
+        return boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto checks none
+            region_name=region_name,
+        )
 
     def client(self, service: str, *, account_id: str | None = None) -> Any:
         """Return a boto3 client for moto, its calls landing in ``account_id`` when given."""
@@ -204,16 +218,19 @@ class _ScenarioStsApp:
         self._served: tuple[MotoWorld, StrictStsApp] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         """Serve one request against the scenario's world."""
         try:
             app = self._app()
         except Exception as exc:  # re-raised in the test by StrictStsServer.check()
             self.errors.append(exc)
             payload = error_xml(InternalFailure(f"fedharness could not provision the world: {exc}"))
-            start_response("500 Internal Server Error",
-                           [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))],
+            )
             return [payload]
         return app(environ, start_response)
 
@@ -294,7 +311,8 @@ class ScenarioFile(pytest.File):
             key, expectation = found
             name = f"{user}[{key}]" if is_pattern(key) else user
             yield ExpectationItem.from_parent(
-                self, name=name, user=user, expect_key=key, expectation=expectation)
+                self, name=name, user=user, expect_key=key, expectation=expectation
+            )
 
     def exchanger(self) -> Exchanger:
         """Return the exchanger of this file's world, set up on first use in this process."""
@@ -305,8 +323,11 @@ class ScenarioFile(pytest.File):
         if self._exchanger is None:
             # An endpoint's world is provisioned once per process and lives until the session ends.
             stack = contextlib.ExitStack()
-            self._exchanger = stack.enter_context(open_exchanger(
-                self.loaded, mode, endpoint_url=self.config.getoption("fedharness_endpoint_url")))
+            self._exchanger = stack.enter_context(
+                open_exchanger(
+                    self.loaded, mode, endpoint_url=self.config.getoption("fedharness_endpoint_url")
+                )
+            )
             self.config.add_cleanup(stack.close)
         return self._exchanger
 
@@ -314,8 +335,9 @@ class ScenarioFile(pytest.File):
 class ExpectationItem(pytest.Item):
     """One user's expectation of a scenario file."""
 
-    def __init__(self, *, user: str, expect_key: str, expectation: Expectation,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, user: str, expect_key: str, expectation: Expectation, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.user = user
         self.expect_key = expect_key
@@ -331,13 +353,15 @@ class ExpectationItem(pytest.Item):
         """Issue the user's assertion, exchange every role it offers, check the expectation."""
         loaded = self.scenario_file.loaded
         assert loaded is not None  # noqa: S101 - items exist only once collected
-        result = run_user(loaded, self.scenario_file.exchanger(), self.user, self.expect_key,
-                          self.expectation)
+        result = run_user(
+            loaded, self.scenario_file.exchanger(), self.user, self.expect_key, self.expectation
+        )
         if not result.passed:
             raise ExpectationFailed(result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str | TerminalRepr:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
         """Show the failed checks (or the scenario's error), not a Python traceback."""
         error = excinfo.value
         if isinstance(error, ExpectationFailed):
@@ -367,4 +391,3 @@ class ExpectationItem(pytest.Item):
         """Point at the expectation's line in the scenario file."""
         line = self._line()
         return self.path, (line - 1 if line is not None else None), self.name
-

@@ -32,27 +32,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Add the ``--fedharness-*`` options and the ``fedharness_*`` ini settings."""
     group = parser.getgroup("fedharness", "fedharness scenario files")
     group.addoption(
-        "--fedharness-aws", dest="fedharness_aws", choices=("moto", "server"), default="moto",
+        "--fedharness-aws",
+        dest="fedharness_aws",
+        choices=("moto", "server"),
+        default="moto",
         help="Where scenario items exchange assertions: moto in-process (default) or a running "
-             "`fedharness sts serve` (with --fedharness-endpoint-url).")
+        "`fedharness sts serve` (with --fedharness-endpoint-url).",
+    )
     group.addoption(
-        "--fedharness-endpoint-url", dest="fedharness_endpoint_url", default=None,
-        help="STS/IAM endpoint for --fedharness-aws server.")
+        "--fedharness-endpoint-url",
+        dest="fedharness_endpoint_url",
+        default=None,
+        help="STS/IAM endpoint for --fedharness-aws server.",
+    )
     parser.addini(
-        "fedharness_scenarios", type="args", default=["*.scenario.yaml"],
-        help="Glob patterns of the scenario files collected as tests (default: *.scenario.yaml).")
+        "fedharness_scenarios",
+        type="args",
+        default=["*.scenario.yaml"],
+        help="Glob patterns of the scenario files collected as tests (default: *.scenario.yaml).",
+    )
     parser.addini(
-        "fedharness_scenario", type="string", default="",
-        help="Scenario file (relative to the ini file) the fedharness fixtures use.")
+        "fedharness_scenario",
+        type="string",
+        default="",
+        help="Scenario file (relative to the ini file) the fedharness fixtures use.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options and give this process its owner of moto's state."""
     if config.getoption("fedharness_aws") == "server" and not config.getoption(
-            "fedharness_endpoint_url"):
+        "fedharness_endpoint_url"
+    ):
         raise pytest.UsageError(
             "--fedharness-aws server needs --fedharness-endpoint-url "
-            "(the URL `fedharness sts serve` prints)")
+            "(the URL `fedharness sts serve` prints)"
+        )
     config.stash[WORLDS_KEY] = MotoWorlds()
 
 
@@ -75,8 +90,10 @@ def fedharness_scenario_path(pytestconfig: pytest.Config) -> Path:
     """Return the scenario file the fixtures use; override (session scope) to choose another."""
     configured = str(pytestconfig.getini("fedharness_scenario"))
     if not configured:
-        pytest.skip("no scenario for the fedharness fixtures: set the ini option "
-                    "'fedharness_scenario' or override the 'fedharness_scenario_path' fixture")
+        pytest.skip(
+            "no scenario for the fedharness fixtures: set the ini option "
+            "'fedharness_scenario' or override the 'fedharness_scenario_path' fixture"
+        )
     base = pytestconfig.inipath.parent if pytestconfig.inipath else pytestconfig.rootpath
     return base / configured
 
@@ -103,8 +120,10 @@ def aws_world(
 ) -> Iterator[AwsWorldFixture]:
     """Provision the scenario's AWS world into moto for one test, with ``mock_aws`` active."""
     worlds = pytestconfig.stash[WORLDS_KEY]
-    with failing_on_user_errors("the AWS world could not be set up"), worlds.for_test(
-            fedharness_scenario) as world:
+    with (
+        failing_on_user_errors("the AWS world could not be set up"),
+        worlds.for_test(fedharness_scenario) as world,
+    ):
         yield AwsWorldFixture(world)
 
 

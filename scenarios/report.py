@@ -28,9 +28,14 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
     for result in results:
         if len(result.users) > TABLE_LIMIT:
             passed = sum(u.passed for u in result.users)
-            console.print(Text.assemble((result.name, "bold"), f"  ({result.path}, "
-                                        f"aws={result.mode}): {passed} of {len(result.users)} "
-                                        "users as expected"))
+            console.print(
+                Text.assemble(
+                    (result.name, "bold"),
+                    f"  ({result.path}, "
+                    f"aws={result.mode}): {passed} of {len(result.users)} "
+                    "users as expected",
+                )
+            )
         else:
             _print_table(console, result)
         _print_failures(console, result)
@@ -41,8 +46,12 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
 
 
 def _print_table(console: Console, result: ScenarioResult) -> None:
-    table = Table(title=f"{result.name}  ({result.path}, aws={result.mode})",
-                  title_justify="left", show_lines=False, expand=False)
+    table = Table(
+        title=f"{result.name}  ({result.path}, aws={result.mode})",
+        title_justify="left",
+        show_lines=False,
+        expand=False,
+    )
     table.add_column("user", style="bold")
     table.add_column("expect", style="dim")
     table.add_column("roles assumed", overflow="fold")
@@ -58,15 +67,23 @@ def _print_failures(console: Console, result: ScenarioResult) -> None:
     for user in result.users:
         for check in user.failures:
             for problem in check.message.split("\n"):
-                console.print(Text.assemble(("  ✗ ", "bold red"), (f"{user.user}", "bold"),
-                                            f" [{check.kind}] ", problem))
+                console.print(
+                    Text.assemble(
+                        ("  ✗ ", "bold red"), (f"{user.user}", "bold"), f" [{check.kind}] ", problem
+                    )
+                )
     for finding in result.findings:
         console.print(Text.assemble(("  ! ", "bold yellow"), finding))
     if result.unexpected_users:
         shown = ", ".join(result.unexpected_users[:20])
         more = len(result.unexpected_users) - 20
-        console.print(Text(f"  note: no expectation covers {shown}"
-                           + (f" and {more} more" if more > 0 else ""), style="yellow"))
+        console.print(
+            Text(
+                f"  note: no expectation covers {shown}"
+                + (f" and {more} more" if more > 0 else ""),
+                style="yellow",
+            )
+        )
 
 
 def _user_json(user: UserResult) -> dict[str, Any]:
@@ -76,13 +93,21 @@ def _user_json(user: UserResult) -> dict[str, Any]:
         "passed": user.passed,
         "offered": [list(pair) for pair in user.offered],
         "assumed": list(user.assumed),
-        "exchanges": [{"role": o.role_arn, "provider": o.principal_arn, "ok": o.ok,
-                       "error": None if o.ok else {"code": o.error_code,
-                                                   "message": o.error_message,
-                                                   "rule": o.rule},
-                       "finding": o.finding} for o in user.outcomes],
-        "checks": [{"kind": c.kind, "status": c.status.value, "message": c.message}
-                   for c in user.checks],
+        "exchanges": [
+            {
+                "role": o.role_arn,
+                "provider": o.principal_arn,
+                "ok": o.ok,
+                "error": None
+                if o.ok
+                else {"code": o.error_code, "message": o.error_message, "rule": o.rule},
+                "finding": o.finding,
+            }
+            for o in user.outcomes
+        ],
+        "checks": [
+            {"kind": c.kind, "status": c.status.value, "message": c.message} for c in user.checks
+        ],
     }
 
 
@@ -90,10 +115,18 @@ def to_json(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """Return the run as a JSON-ready mapping."""
     return {
         "passed": all(r.passed for r in results),
-        "scenarios": [{"name": r.name, "path": r.path, "aws": r.mode, "passed": r.passed,
-                       "users": [_user_json(u) for u in r.users],
-                       "uncovered_users": list(r.unexpected_users),
-                       "findings": list(r.findings)} for r in results],
+        "scenarios": [
+            {
+                "name": r.name,
+                "path": r.path,
+                "aws": r.mode,
+                "passed": r.passed,
+                "users": [_user_json(u) for u in r.users],
+                "uncovered_users": list(r.unexpected_users),
+                "findings": list(r.findings),
+            }
+            for r in results
+        ],
     }
 
 
@@ -107,16 +140,26 @@ def write_junit(path: Path, results: Sequence[ScenarioResult]) -> None:
     suites = etree.Element("testsuites")
     for result in results:
         failures = sum(not u.passed for u in result.users)
-        suite = etree.SubElement(suites, "testsuite", name=result.name,
-                                 tests=str(len(result.users)), failures=str(failures),
-                                 errors="0", skipped="0", file=result.path)
+        suite = etree.SubElement(
+            suites,
+            "testsuite",
+            name=result.name,
+            tests=str(len(result.users)),
+            failures=str(failures),
+            errors="0",
+            skipped="0",
+            file=result.path,
+        )
         for user in result.users:
-            case = etree.SubElement(suite, "testcase", classname=result.name,
-                                    name=f"{user.user} [{user.expect_key}]")
+            case = etree.SubElement(
+                suite, "testcase", classname=result.name, name=f"{user.user} [{user.expect_key}]"
+            )
             for check in user.checks:
                 if check.status is Status.FAIL:
-                    failure = etree.SubElement(case, "failure", type=check.kind,
-                                               message=check.message)
+                    failure = etree.SubElement(
+                        case, "failure", type=check.kind, message=check.message
+                    )
                     failure.text = check.message
-    path.write_bytes(etree.tostring(suites, xml_declaration=True, encoding="UTF-8",
-                                    pretty_print=True))
+    path.write_bytes(
+        etree.tostring(suites, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    )

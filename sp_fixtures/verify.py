@@ -79,17 +79,38 @@ from sp_fixtures.xmldsig import (
 )
 
 __all__ = [
-    "Attribute", "AuthnInfo", "Conditions", "ErrorCode", "MetadataError", "SignatureRequirement",
-    "StatusError", "SubjectConfirmation", "TrustedIdp", "VerificationError", "VerifiedResponse",
-    "parse_saml_time", "verify_response",
+    "Attribute",
+    "AuthnInfo",
+    "Conditions",
+    "ErrorCode",
+    "MetadataError",
+    "SignatureRequirement",
+    "StatusError",
+    "SubjectConfirmation",
+    "TrustedIdp",
+    "VerificationError",
+    "VerifiedResponse",
+    "parse_saml_time",
+    "verify_response",
 ]
 
 _DATETIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})")
-_ASSERTION_CHILDREN = frozenset(qname(NS.SAML, local) for local in (
-    "Issuer", "Subject", "Conditions", "Advice", "Statement", "AuthnStatement",
-    "AuthzDecisionStatement", "AttributeStatement")) | {qname(NS.DS, "Signature")}
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_ASSERTION_CHILDREN = frozenset(
+    qname(NS.SAML, local)
+    for local in (
+        "Issuer",
+        "Subject",
+        "Conditions",
+        "Advice",
+        "Statement",
+        "AuthnStatement",
+        "AuthzDecisionStatement",
+        "AttributeStatement",
+    )
+) | {qname(NS.DS, "Signature")}
 
 
 class StatusError(VerificationError):
@@ -117,7 +138,8 @@ class TrustedIdp:
 
     def __post_init__(self) -> None:
         if isinstance(self.certificates, bytes | str) or isinstance(
-                self.decryption_keys, bytes | str):
+            self.decryption_keys, bytes | str
+        ):
             raise TypeError("certificates and decryption_keys are sequences of PEM documents")
         object.__setattr__(self, "certificates", tuple(self.certificates))
         object.__setattr__(self, "decryption_keys", tuple(self.decryption_keys))
@@ -126,48 +148,62 @@ class TrustedIdp:
         if not self.certificates:
             raise MetadataError(ErrorCode.METADATA_INVALID, "no signing certificate to pin")
         if len(self.certificates) > MAX_CERTIFICATES:
-            raise MetadataError(ErrorCode.TOO_MANY_CERTIFICATES,
-                                f"{len(self.certificates)} signing certificates; AWS allows "
-                                f"at most {MAX_CERTIFICATES}")
+            raise MetadataError(
+                ErrorCode.TOO_MANY_CERTIFICATES,
+                f"{len(self.certificates)} signing certificates; AWS allows "
+                f"at most {MAX_CERTIFICATES}",
+            )
         for index, cert_pem in enumerate(self.certificates):
             check_certificate(cert_pem, index)
 
     @classmethod
-    def from_metadata(cls, document: bytes | str, *,
-                      decryption_keys: Sequence[bytes] = ()) -> TrustedIdp:
+    def from_metadata(
+        cls, document: bytes | str, *, decryption_keys: Sequence[bytes] = ()
+    ) -> TrustedIdp:
         """Read the entity ID and signing certificates from IdP metadata."""
         try:
             root = parse_xml(document)
         except UnsafeXmlError as exc:
-            raise MetadataError(ErrorCode.METADATA_INVALID,
-                                f"the metadata is refused: {exc}") from None
+            raise MetadataError(
+                ErrorCode.METADATA_INVALID, f"the metadata is refused: {exc}"
+            ) from None
         if root.tag != qname(NS.MD, "EntityDescriptor"):
-            raise MetadataError(ErrorCode.METADATA_INVALID,
-                                f"the metadata root is {describe(root)}, not "
-                                "md:EntityDescriptor")
-        descriptors = [child for child in elements(root)
-                       if child.tag == qname(NS.MD, "IDPSSODescriptor")]
+            raise MetadataError(
+                ErrorCode.METADATA_INVALID,
+                f"the metadata root is {describe(root)}, not md:EntityDescriptor",
+            )
+        descriptors = [
+            child for child in elements(root) if child.tag == qname(NS.MD, "IDPSSODescriptor")
+        ]
         if len(descriptors) != 1:
-            raise MetadataError(ErrorCode.METADATA_INVALID,
-                                f"the metadata holds {len(descriptors)} IDPSSODescriptor "
-                                "elements; exactly one is needed")
+            raise MetadataError(
+                ErrorCode.METADATA_INVALID,
+                f"the metadata holds {len(descriptors)} IDPSSODescriptor "
+                "elements; exactly one is needed",
+            )
         encoded = signing_certificates(root)
         if len(encoded) > MAX_CERTIFICATES:
-            raise MetadataError(ErrorCode.TOO_MANY_CERTIFICATES,
-                                f"the metadata lists {len(encoded)} signing certificates; AWS "
-                                f"allows at most {MAX_CERTIFICATES}")
+            raise MetadataError(
+                ErrorCode.TOO_MANY_CERTIFICATES,
+                f"the metadata lists {len(encoded)} signing certificates; AWS "
+                f"allows at most {MAX_CERTIFICATES}",
+            )
         certificates: list[bytes] = []
         for index, text in enumerate(encoded):
             try:
                 der = base64.b64decode(text, validate=True)
                 certificate = x509.load_der_x509_certificate(der)
             except (binascii.Error, ValueError) as exc:
-                raise MetadataError(ErrorCode.METADATA_INVALID,
-                                    f"signing certificate #{index + 1} is not a base64 DER "
-                                    f"certificate ({exc})") from None
+                raise MetadataError(
+                    ErrorCode.METADATA_INVALID,
+                    f"signing certificate #{index + 1} is not a base64 DER certificate ({exc})",
+                ) from None
             certificates.append(certificate.public_bytes(serialization.Encoding.PEM))
-        return cls(entity_id=entity_id(root) or "", certificates=tuple(certificates),
-                   decryption_keys=tuple(decryption_keys))
+        return cls(
+            entity_id=entity_id(root) or "",
+            certificates=tuple(certificates),
+            decryption_keys=tuple(decryption_keys),
+        )
 
 
 @dataclass(frozen=True)
@@ -263,8 +299,12 @@ class VerifiedResponse:
 
     def values(self, name: str) -> tuple[str, ...]:
         """Return the values of every attribute called ``name``, in document order."""
-        return tuple(value for attribute in self.attributes if attribute.name == name
-                     for value in attribute.values)
+        return tuple(
+            value
+            for attribute in self.attributes
+            if attribute.name == name
+            for value in attribute.values
+        )
 
 
 def _fail(code: ErrorCode, message: str) -> VerificationError:
@@ -275,9 +315,11 @@ def parse_saml_time(value: str, what: str = "time") -> dt.datetime:
     """Parse an ``xs:dateTime`` with a Z or ±hh:mm zone into an aware UTC datetime."""
     match = _DATETIME.fullmatch(value)
     if match is None:
-        raise _fail(ErrorCode.MALFORMED_TIME,
-                    f"{what} {value!r} is not an xs:dateTime with a time zone "
-                    "(YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm))")
+        raise _fail(
+            ErrorCode.MALFORMED_TIME,
+            f"{what} {value!r} is not an xs:dateTime with a time zone "
+            "(YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm))",
+        )
     year, month, day, hour, minute, second = (int(part) for part in match.group(*range(1, 7)))
     fraction = (match.group(7) or "")[:6].ljust(6, "0")
     zone = match.group(8)
@@ -288,8 +330,9 @@ def parse_saml_time(value: str, what: str = "time") -> dt.datetime:
             raise _fail(ErrorCode.MALFORMED_TIME, f"{what} {value!r} has an impossible offset")
         offset = dt.timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
     try:
-        moment = dt.datetime(year, month, day, hour, minute, second, int(fraction),
-                             tzinfo=dt.timezone(offset))
+        moment = dt.datetime(
+            year, month, day, hour, minute, second, int(fraction), tzinfo=dt.timezone(offset)
+        )
     except ValueError as exc:
         raise _fail(ErrorCode.MALFORMED_TIME, f"{what} {value!r}: {exc}") from None
     return moment.astimezone(dt.UTC)
@@ -297,25 +340,35 @@ def parse_saml_time(value: str, what: str = "time") -> dt.datetime:
 
 def _check_status(response: etree._Element) -> str:
     status = _only(response, NS.SAMLP, "Status", ErrorCode.STATUS_NOT_SUCCESS, "the Response")
-    code = None if status is None else _only(status, NS.SAMLP, "StatusCode",
-                                             ErrorCode.STATUS_NOT_SUCCESS, "samlp:Status")
+    code = (
+        None
+        if status is None
+        else _only(status, NS.SAMLP, "StatusCode", ErrorCode.STATUS_NOT_SUCCESS, "samlp:Status")
+    )
     if status is None or code is None:
         raise StatusError("(no StatusCode)", None, None)
     value = code.get("Value") or ""
     if value != StatusCode.SUCCESS:
-        sub_code = _only(code, NS.SAMLP, "StatusCode", ErrorCode.STATUS_NOT_SUCCESS,
-                         "samlp:StatusCode")
-        message = _only(status, NS.SAMLP, "StatusMessage", ErrorCode.STATUS_NOT_SUCCESS,
-                        "samlp:Status")
-        raise StatusError(value, sub_code.get("Value") if sub_code is not None else None,
-                          message.text if message is not None else None)
+        sub_code = _only(
+            code, NS.SAMLP, "StatusCode", ErrorCode.STATUS_NOT_SUCCESS, "samlp:StatusCode"
+        )
+        message = _only(
+            status, NS.SAMLP, "StatusMessage", ErrorCode.STATUS_NOT_SUCCESS, "samlp:Status"
+        )
+        raise StatusError(
+            value,
+            sub_code.get("Value") if sub_code is not None else None,
+            message.text if message is not None else None,
+        )
     return value
 
 
 def _decrypt(encrypted: etree._Element, idp: TrustedIdp) -> etree._Element:
     if not idp.decryption_keys:
-        raise _fail(ErrorCode.DECRYPTION_FAILED,
-                    "the assertion is encrypted but no decryption key is configured for the IdP")
+        raise _fail(
+            ErrorCode.DECRYPTION_FAILED,
+            "the assertion is encrypted but no decryption key is configured for the IdP",
+        )
     try:
         return decrypt_assertion(encrypted, idp.decryption_keys)
     except DecryptionError as exc:
@@ -327,10 +380,15 @@ def verify_response(
     idp: TrustedIdp,
     *,
     allowed_signature_algorithms: Sequence[SignatureAlgorithm] = (
-        SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.RSA_SHA512,
-        SignatureAlgorithm.RSA_SHA1),
+        SignatureAlgorithm.RSA_SHA256,
+        SignatureAlgorithm.RSA_SHA512,
+        SignatureAlgorithm.RSA_SHA1,
+    ),
     allowed_digests: Sequence[DigestAlgorithm] = (
-        DigestAlgorithm.SHA256, DigestAlgorithm.SHA512, DigestAlgorithm.SHA1),
+        DigestAlgorithm.SHA256,
+        DigestAlgorithm.SHA512,
+        DigestAlgorithm.SHA1,
+    ),
     require_signature_on: SignatureRequirement = "either",
 ) -> VerifiedResponse:
     """Verify a decoded SAMLResponse against ``idp``; return what its signatures cover."""
@@ -352,15 +410,26 @@ def verify_response(
         check_root(holder, NS.SAML, "Assertion")
     response_signature = enveloped_signature(response)
     assertion_signature = None if encrypted else enveloped_signature(holder)
-    refuse_other_signatures(response, [signature for signature in (
-        response_signature, assertion_signature) if signature is not None])
+    refuse_other_signatures(
+        response,
+        [
+            signature
+            for signature in (response_signature, assertion_signature)
+            if signature is not None
+        ],
+    )
     checked_response = checked_signature_of(response, algorithms=algorithms, digests=digests)
-    checked_assertion = None if encrypted else checked_signature_of(
-        holder, algorithms=algorithms, digests=digests)
-    require_signatures(require_signature_on, checked_response is not None,
-             None if encrypted else checked_assertion is not None)
-    response_cert = (verify_pinned(checked_response, idp.certificates)
-                     if checked_response is not None else None)
+    checked_assertion = (
+        None if encrypted else checked_signature_of(holder, algorithms=algorithms, digests=digests)
+    )
+    require_signatures(
+        require_signature_on,
+        checked_response is not None,
+        None if encrypted else checked_assertion is not None,
+    )
+    response_cert = (
+        verify_pinned(checked_response, idp.certificates) if checked_response is not None else None
+    )
 
     assertion = holder
     if encrypted:
@@ -369,13 +438,16 @@ def verify_response(
         check_root(assertion, NS.SAML, "Assertion")
         collect_ids(assertion, ids)
         inner_signature = enveloped_signature(assertion)
-        refuse_other_signatures(assertion, [inner_signature] if inner_signature is not None
-                                else [])
+        refuse_other_signatures(assertion, [inner_signature] if inner_signature is not None else [])
         checked_assertion = checked_signature_of(assertion, algorithms=algorithms, digests=digests)
-        require_signatures(require_signature_on, checked_response is not None,
-                 checked_assertion is not None)
-    assertion_cert = (verify_pinned(checked_assertion, idp.certificates)
-                      if checked_assertion is not None else None)
+        require_signatures(
+            require_signature_on, checked_response is not None, checked_assertion is not None
+        )
+    assertion_cert = (
+        verify_pinned(checked_assertion, idp.certificates)
+        if checked_assertion is not None
+        else None
+    )
 
     chosen = checked_assertion or checked_response
     certificate = assertion_cert or response_cert
@@ -412,12 +484,16 @@ def verify_response(
     )
 
 
-def _only(parent: etree._Element, ns: NS, local: str, code: ErrorCode,
-          where: str) -> etree._Element | None:
+def _only(
+    parent: etree._Element, ns: NS, local: str, code: ErrorCode, where: str
+) -> etree._Element | None:
     found = [child for child in elements(parent) if child.tag == qname(ns, local)]
     if len(found) > 1:
-        raise _fail(code, f"{where} holds {len(found)} {ns.name.lower()}:{local} elements; "
-                          "at most one is allowed")
+        raise _fail(
+            code,
+            f"{where} holds {len(found)} {ns.name.lower()}:{local} elements; "
+            "at most one is allowed",
+        )
     return found[0] if found else None
 
 
@@ -425,13 +501,17 @@ def _text(element: etree._Element, what: str, *, markup: bool = False) -> str:
     """Return all the text of ``element``, refusing comments, PIs and (unless ``markup``) tags."""
     for node in element.iterdescendants():
         if isinstance(node, etree._Comment | etree._ProcessingInstruction | etree._Entity):
-            raise _fail(ErrorCode.COMMENT_IN_TEXT,
-                        f"{what} contains an XML comment or processing instruction; exclusive "
-                        "c14n leaves it out of the digest, so the value is refused "
-                        "(CVE-2017-11427 family)")
+            raise _fail(
+                ErrorCode.COMMENT_IN_TEXT,
+                f"{what} contains an XML comment or processing instruction; exclusive "
+                "c14n leaves it out of the digest, so the value is refused "
+                "(CVE-2017-11427 family)",
+            )
         if not markup:
-            raise _fail(ErrorCode.ELEMENT_IN_TEXT,
-                        f"{what} must be plain text, found {describe(node)} inside")
+            raise _fail(
+                ErrorCode.ELEMENT_IN_TEXT,
+                f"{what} must be plain text, found {describe(node)} inside",
+            )
     parts = [element.text or ""]
     for node in element.iterdescendants():
         parts += [node.text or "", node.tail or ""]
@@ -443,8 +523,7 @@ def _time(element: etree._Element, attribute: str, what: str) -> dt.datetime | N
     return None if value is None else parse_saml_time(value, what)
 
 
-def _issuer(element: etree._Element, idp: TrustedIdp, where: str, *,
-            required: bool) -> str | None:
+def _issuer(element: etree._Element, idp: TrustedIdp, where: str, *, required: bool) -> str | None:
     issuer_element = _only(element, NS.SAML, "Issuer", ErrorCode.MALFORMED_ASSERTION, where)
     if issuer_element is None:
         if required:
@@ -452,8 +531,10 @@ def _issuer(element: etree._Element, idp: TrustedIdp, where: str, *,
         return None
     issuer = _text(issuer_element, f"the {where} Issuer")
     if issuer != idp.entity_id:
-        raise _fail(ErrorCode.ISSUER_MISMATCH,
-                    f"the {where} Issuer {issuer!r} is not the trusted IdP {idp.entity_id!r}")
+        raise _fail(
+            ErrorCode.ISSUER_MISMATCH,
+            f"the {where} Issuer {issuer!r} is not the trusted IdP {idp.entity_id!r}",
+        )
     return issuer
 
 
@@ -476,12 +557,14 @@ class _AssertionReader:
         seen: set[str] = set()
         for child in elements(assertion):
             if child.tag not in _ASSERTION_CHILDREN:
-                raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                            f"unexpected {describe(child)} in the Assertion")
+                raise _fail(
+                    ErrorCode.MALFORMED_ASSERTION, f"unexpected {describe(child)} in the Assertion"
+                )
             local = etree.QName(child).localname
             if local in seen and local in ("Subject", "Conditions", "AuthnStatement"):
-                raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                            f"the Assertion holds more than one saml:{local}")
+                raise _fail(
+                    ErrorCode.MALFORMED_ASSERTION, f"the Assertion holds more than one saml:{local}"
+                )
             seen.add(local)
             if local == "Subject":
                 self._subject(child)
@@ -505,17 +588,25 @@ class _AssertionReader:
             elif child.tag == qname(NS.SAML, "SubjectConfirmation"):
                 confirmations.append(_confirmation(child))
             elif child.tag in (qname(NS.SAML, "BaseID"), qname(NS.SAML, "EncryptedID")):
-                raise _fail(ErrorCode.UNSUPPORTED_CONTENT,
-                            f"a Subject with saml:{local} is not supported; send a NameID")
+                raise _fail(
+                    ErrorCode.UNSUPPORTED_CONTENT,
+                    f"a Subject with saml:{local} is not supported; send a NameID",
+                )
             else:
-                raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                            f"unexpected {describe(child)} in the Subject")
+                raise _fail(
+                    ErrorCode.MALFORMED_ASSERTION, f"unexpected {describe(child)} in the Subject"
+                )
         self.confirmations = tuple(confirmations)
 
 
 def _confirmation(confirmation: etree._Element) -> SubjectConfirmation:
-    data = _only(confirmation, NS.SAML, "SubjectConfirmationData",
-                 ErrorCode.MALFORMED_ASSERTION, "a SubjectConfirmation")
+    data = _only(
+        confirmation,
+        NS.SAML,
+        "SubjectConfirmationData",
+        ErrorCode.MALFORMED_ASSERTION,
+        "a SubjectConfirmation",
+    )
     if data is None:
         return SubjectConfirmation(confirmation.get("Method") or "", None, None, None, None)
     return SubjectConfirmation(
@@ -537,8 +628,10 @@ def _conditions(conditions: etree._Element) -> Conditions:
             audiences: list[str] = []
             for audience in elements(child):
                 if audience.tag != qname(NS.SAML, "Audience"):
-                    raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                                f"unexpected {describe(audience)} in an AudienceRestriction")
+                    raise _fail(
+                        ErrorCode.MALFORMED_ASSERTION,
+                        f"unexpected {describe(audience)} in an AudienceRestriction",
+                    )
                 audiences.append(_text(audience, "an Audience"))
             restrictions.append(tuple(audiences))
         elif child.tag == qname(NS.SAML, "OneTimeUse"):
@@ -547,8 +640,9 @@ def _conditions(conditions: etree._Element) -> Conditions:
             proxy = True
         else:
             # SAML core §2.5.1: a condition the relying party does not understand is not valid.
-            raise _fail(ErrorCode.UNSUPPORTED_CONTENT,
-                        f"the condition {describe(child)} is not understood")
+            raise _fail(
+                ErrorCode.UNSUPPORTED_CONTENT, f"the condition {describe(child)} is not understood"
+            )
     return Conditions(
         not_before=not_before,
         not_on_or_after=not_on_or_after,
@@ -564,11 +658,17 @@ def _authn(statement: etree._Element) -> AuthnInfo:
     if instant is None:
         raise _fail(ErrorCode.MALFORMED_ASSERTION, "the AuthnStatement has no AuthnInstant")
     context_class: str | None = None
-    context = _only(statement, NS.SAML, "AuthnContext", ErrorCode.MALFORMED_ASSERTION,
-                    "the AuthnStatement")
+    context = _only(
+        statement, NS.SAML, "AuthnContext", ErrorCode.MALFORMED_ASSERTION, "the AuthnStatement"
+    )
     if context is not None:
-        class_ref = _only(context, NS.SAML, "AuthnContextClassRef",
-                          ErrorCode.MALFORMED_ASSERTION, "the AuthnContext")
+        class_ref = _only(
+            context,
+            NS.SAML,
+            "AuthnContextClassRef",
+            ErrorCode.MALFORMED_ASSERTION,
+            "the AuthnContext",
+        )
         if class_ref is not None:
             context_class = _text(class_ref, "the AuthnContextClassRef")
     return AuthnInfo(
@@ -585,16 +685,26 @@ def _attributes(statement: etree._Element) -> list[Attribute]:
         if child.tag == qname(NS.SAML, "EncryptedAttribute"):
             raise _fail(ErrorCode.UNSUPPORTED_CONTENT, "saml:EncryptedAttribute is not supported")
         if child.tag != qname(NS.SAML, "Attribute"):
-            raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                        f"unexpected {describe(child)} in an AttributeStatement")
+            raise _fail(
+                ErrorCode.MALFORMED_ASSERTION,
+                f"unexpected {describe(child)} in an AttributeStatement",
+            )
         name = child.get("Name") or ""
         values: list[str] = []
         for value in elements(child):
             if value.tag != qname(NS.SAML, "AttributeValue"):
-                raise _fail(ErrorCode.MALFORMED_ASSERTION,
-                            f"unexpected {describe(value)} in the attribute {name!r}")
+                raise _fail(
+                    ErrorCode.MALFORMED_ASSERTION,
+                    f"unexpected {describe(value)} in the attribute {name!r}",
+                )
             # Complex values (e.g. a NameID in eduPersonTargetedID) read as their joined text.
             values.append(_text(value, f"a value of the attribute {name!r}", markup=True))
-        found.append(Attribute(name=name, name_format=child.get("NameFormat"),
-                               values=tuple(values), friendly_name=child.get("FriendlyName")))
+        found.append(
+            Attribute(
+                name=name,
+                name_format=child.get("NameFormat"),
+                values=tuple(values),
+                friendly_name=child.get("FriendlyName"),
+            )
+        )
     return found

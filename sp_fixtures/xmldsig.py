@@ -150,24 +150,37 @@ def parse_response_bytes(document: bytes) -> etree._Element:
 
 def _mentions_doctype(document: bytes) -> bool:
     """Tell a DTD refused mid-parse (e.g. a network parameter entity) from plain bad bytes."""
-    return any(marker in document for marker in (
-        b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be")))
+    return any(
+        marker in document
+        for marker in (
+            b"<!DOCTYPE",
+            "<!DOCTYPE".encode("utf-16-le"),
+            "<!DOCTYPE".encode("utf-16-be"),
+        )
+    )
 
 
 def check_root(element: etree._Element, ns: NS, local: str) -> str:
     """Check the tag, Version and ID of the Response or the Assertion; return the ID."""
     if element.tag != qname(ns, local):
         code = ErrorCode.NOT_A_RESPONSE if local == "Response" else ErrorCode.ASSERTION_MISPLACED
-        raise _fail(code, f"expected {ns.value}:{local}, found {describe(element)} in namespace "
-                          f"{etree.QName(element).namespace!r}")
+        raise _fail(
+            code,
+            f"expected {ns.value}:{local}, found {describe(element)} in namespace "
+            f"{etree.QName(element).namespace!r}",
+        )
     version = element.get("Version")
     if version != "2.0":
-        raise _fail(ErrorCode.UNSUPPORTED_VERSION,
-                    f"the {local} has Version {version!r}; only SAML 2.0 is accepted")
+        raise _fail(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"the {local} has Version {version!r}; only SAML 2.0 is accepted",
+        )
     element_id = element.get("ID") or ""
     if not is_ncname(element_id):
-        raise _fail(ErrorCode.INVALID_ID, f"the {local} ID {element_id!r} is missing or not an "
-                                          "xs:ID (NCName)")
+        raise _fail(
+            ErrorCode.INVALID_ID,
+            f"the {local} ID {element_id!r} is missing or not an xs:ID (NCName)",
+        )
     return element_id
 
 
@@ -188,8 +201,10 @@ def collect_ids(root: etree._Element, seen: dict[str, etree._Element]) -> None:
             value = str(raw)
             other = seen.get(value)
             if other is not None and other is not element:
-                raise _fail(ErrorCode.DUPLICATE_ID,
-                            f"{describe(other)} and {describe(element)} share the ID {value!r}")
+                raise _fail(
+                    ErrorCode.DUPLICATE_ID,
+                    f"{describe(other)} and {describe(element)} share the ID {value!r}",
+                )
             seen[value] = element
 
 
@@ -200,18 +215,24 @@ def sole_assertion(root: etree._Element, *, decrypted: bool) -> etree._Element:
     if not found:
         raise _fail(ErrorCode.NO_ASSERTION, "the Response holds no Assertion")
     if len(found) > 1:
-        raise _fail(ErrorCode.MULTIPLE_ASSERTIONS,
-                    f"the {'decrypted assertion' if decrypted else 'Response'} holds "
-                    f"{len(found)} assertions (counting nested and hidden ones); exactly one "
-                    "is allowed")
+        raise _fail(
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            f"the {'decrypted assertion' if decrypted else 'Response'} holds "
+            f"{len(found)} assertions (counting nested and hidden ones); exactly one "
+            "is allowed",
+        )
     holder = found[0]
     if decrypted:
         return holder
     if holder.getparent() is not root or holder.tag not in (
-            qname(NS.SAML, "Assertion"), qname(NS.SAML, "EncryptedAssertion")):
-        raise _fail(ErrorCode.ASSERTION_MISPLACED,
-                    f"{describe(holder)} (namespace {etree.QName(holder).namespace!r}) must be a "
-                    "saml: element directly inside the Response")
+        qname(NS.SAML, "Assertion"),
+        qname(NS.SAML, "EncryptedAssertion"),
+    ):
+        raise _fail(
+            ErrorCode.ASSERTION_MISPLACED,
+            f"{describe(holder)} (namespace {etree.QName(holder).namespace!r}) must be a "
+            "saml: element directly inside the Response",
+        )
     return holder
 
 
@@ -228,18 +249,26 @@ def enveloped_signature(element: etree._Element) -> etree._Element | None:
     if not found:
         return None
     if len(found) > 1:
-        raise _fail(ErrorCode.SIGNATURE_PLACEMENT,
-                    f"{describe(element)} carries {len(found)} signatures; one is allowed")
+        raise _fail(
+            ErrorCode.SIGNATURE_PLACEMENT,
+            f"{describe(element)} carries {len(found)} signatures; one is allowed",
+        )
     signature = found[0]
     previous = _previous_element(signature)
-    issuer_first = previous is not None and previous.tag == qname(NS.SAML, "Issuer") and (
-        _previous_element(previous) is None)
+    issuer_first = (
+        previous is not None
+        and previous.tag == qname(NS.SAML, "Issuer")
+        and (_previous_element(previous) is None)
+    )
     no_issuer_first = previous is None and all(
-        child.tag != qname(NS.SAML, "Issuer") for child in elements(element))
+        child.tag != qname(NS.SAML, "Issuer") for child in elements(element)
+    )
     if not (issuer_first or no_issuer_first):
-        raise _fail(ErrorCode.SIGNATURE_PLACEMENT,
-                    f"the ds:Signature of {describe(element)} must come right after its Issuer "
-                    "(SAML schema)")
+        raise _fail(
+            ErrorCode.SIGNATURE_PLACEMENT,
+            f"the ds:Signature of {describe(element)} must come right after its Issuer "
+            "(SAML schema)",
+        )
     return signature
 
 
@@ -249,15 +278,19 @@ def refuse_other_signatures(root: etree._Element, allowed: Collection[etree._Ele
         if not any(signature is known for known in allowed):
             parent = signature.getparent()
             where = describe(parent) if parent is not None else "the document"
-            raise _fail(ErrorCode.SIGNATURE_PLACEMENT,
-                        f"a ds:Signature inside {where} is not allowed; signatures may only sit "
-                        "directly in the Response or the Assertion, after the Issuer")
+            raise _fail(
+                ErrorCode.SIGNATURE_PLACEMENT,
+                f"a ds:Signature inside {where} is not allowed; signatures may only sit "
+                "directly in the Response or the Assertion, after the Issuer",
+            )
 
 
 def _plain_text(element: etree._Element, what: str) -> str:
     for child in element:
-        raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                    f"{what} must hold only text, found {_node_kind(child)} in it")
+        raise _fail(
+            ErrorCode.SIGNATURE_MALFORMED,
+            f"{what} must hold only text, found {_node_kind(child)} in it",
+        )
     return element.text or ""
 
 
@@ -271,28 +304,32 @@ def _node_kind(node: etree._Element) -> str:
     return f"the element {describe(node)}"
 
 
-def _expect_children(parent: etree._Element, names: Sequence[str], optional: Collection[str],
-                     what: str) -> dict[str, etree._Element]:
+def _expect_children(
+    parent: etree._Element, names: Sequence[str], optional: Collection[str], what: str
+) -> dict[str, etree._Element]:
     """Check that ``parent``'s element children are exactly ``names`` (DS namespace), in order."""
     children = elements(parent)
     found: dict[str, etree._Element] = {}
     position = 0
     for child in children:
         local = etree.QName(child).localname
-        while position < len(names) and (
-            child.tag != qname(NS.DS, names[position])
-        ) and names[position] in optional:
+        while (
+            position < len(names)
+            and (child.tag != qname(NS.DS, names[position]))
+            and names[position] in optional
+        ):
             position += 1
         if position >= len(names) or child.tag != qname(NS.DS, names[position]):
-            raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                        f"unexpected {describe(child)} in {what} (expected "
-                        f"{', '.join('ds:' + name for name in names)} in that order)")
+            raise _fail(
+                ErrorCode.SIGNATURE_MALFORMED,
+                f"unexpected {describe(child)} in {what} (expected "
+                f"{', '.join('ds:' + name for name in names)} in that order)",
+            )
         found[local] = child
         position += 1
     missing = [name for name in names if name not in found and name not in optional]
     if missing:
-        raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                    f"{what} lacks ds:{missing[0]}")
+        raise _fail(ErrorCode.SIGNATURE_MALFORMED, f"{what} lacks ds:{missing[0]}")
     return found
 
 
@@ -300,53 +337,69 @@ def _exc_c14n(method: etree._Element, what: str) -> None:
     """Check an exclusive-c14n method element: the exact URI, at most an InclusiveNamespaces."""
     algorithm = method.get("Algorithm")
     if algorithm != Transform.EXC_C14N:
-        raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                    f"{what} {algorithm!r} is not allowed; only exclusive c14n without comments "
-                    f"({Transform.EXC_C14N.value})")
+        raise _fail(
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            f"{what} {algorithm!r} is not allowed; only exclusive c14n without comments "
+            f"({Transform.EXC_C14N.value})",
+        )
     for child in elements(method):
-        if child.tag != f"{{{EXC_C14N_NS}}}InclusiveNamespaces" or elements(child) or (
-            set(child.attrib) - {"PrefixList"}
+        if (
+            child.tag != f"{{{EXC_C14N_NS}}}InclusiveNamespaces"
+            or elements(child)
+            or (set(child.attrib) - {"PrefixList"})
         ):
-            raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                        f"{what} may only hold an ec:InclusiveNamespaces PrefixList, "
-                        f"not {describe(child)}")
+            raise _fail(
+                ErrorCode.TRANSFORM_NOT_ALLOWED,
+                f"{what} may only hold an ec:InclusiveNamespaces PrefixList, not {describe(child)}",
+            )
 
 
 def _transforms(transforms: etree._Element | None) -> None:
     if transforms is None:
-        raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                    "the Reference has no Transforms; enveloped-signature and exclusive c14n "
-                    "are required")
+        raise _fail(
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            "the Reference has no Transforms; enveloped-signature and exclusive c14n are required",
+        )
     listed = elements(transforms)
     for transform in listed:
         if transform.tag != qname(NS.DS, "Transform"):
-            raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                        f"unexpected {describe(transform)} in ds:Transforms")
+            raise _fail(
+                ErrorCode.SIGNATURE_MALFORMED, f"unexpected {describe(transform)} in ds:Transforms"
+            )
     algorithms = tuple(transform.get("Algorithm") or "" for transform in listed)
     for algorithm in algorithms:
         if algorithm not in _REFERENCE_TRANSFORMS:
-            raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                        f"transform {algorithm!r} is not allowed; only enveloped-signature "
-                        "and exclusive c14n")
+            raise _fail(
+                ErrorCode.TRANSFORM_NOT_ALLOWED,
+                f"transform {algorithm!r} is not allowed; only enveloped-signature "
+                "and exclusive c14n",
+            )
     if algorithms != _REFERENCE_TRANSFORMS:
-        raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                    "the Reference must list exactly enveloped-signature then exclusive c14n, "
-                    f"found {len(algorithms)} transform(s) in another order")
+        raise _fail(
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            "the Reference must list exactly enveloped-signature then exclusive c14n, "
+            f"found {len(algorithms)} transform(s) in another order",
+        )
     if elements(listed[0]):
-        raise _fail(ErrorCode.TRANSFORM_NOT_ALLOWED,
-                    "the enveloped-signature transform takes no parameters")
+        raise _fail(
+            ErrorCode.TRANSFORM_NOT_ALLOWED, "the enveloped-signature transform takes no parameters"
+        )
     _exc_c14n(listed[1], "the Reference transform")
 
 
 def _algorithm(method: etree._Element, allowed: Collection[str], what: str) -> str:
     algorithm = method.get("Algorithm") or ""
     if algorithm not in allowed:
-        raise _fail(ErrorCode.ALGORITHM_NOT_ALLOWED,
-                    f"{what} {algorithm!r} is not allowed here (allowed: "
-                    f"{', '.join(sorted(allowed)) or 'none'})")
+        raise _fail(
+            ErrorCode.ALGORITHM_NOT_ALLOWED,
+            f"{what} {algorithm!r} is not allowed here (allowed: "
+            f"{', '.join(sorted(allowed)) or 'none'})",
+        )
     if elements(method):
-        raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                    f"the {what} takes no parameters, found {describe(elements(method)[0])}")
+        raise _fail(
+            ErrorCode.SIGNATURE_MALFORMED,
+            f"the {what} takes no parameters, found {describe(elements(method)[0])}",
+        )
     return algorithm
 
 
@@ -360,48 +413,62 @@ def check_signature(
     parent = signature.getparent()
     if parent is None:
         raise _fail(ErrorCode.SIGNATURE_PLACEMENT, "a ds:Signature must be inside what it signs")
-    parts = _expect_children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"),
-                             {"KeyInfo"}, "ds:Signature")
+    parts = _expect_children(
+        signature, ("SignedInfo", "SignatureValue", "KeyInfo"), {"KeyInfo"}, "ds:Signature"
+    )
     if not _plain_text(parts["SignatureValue"], "ds:SignatureValue").strip():
         raise _fail(ErrorCode.SIGNATURE_MALFORMED, "ds:SignatureValue is empty")
     signed_info = parts["SignedInfo"]
     children = elements(signed_info)
     references = [child for child in children if child.tag == qname(NS.DS, "Reference")]
     head = [child for child in children if child.tag != qname(NS.DS, "Reference")]
-    if [child.tag for child in head] != [qname(NS.DS, "CanonicalizationMethod"),
-                                         qname(NS.DS, "SignatureMethod")] or (
-            children[:2] != head):
-        raise _fail(ErrorCode.SIGNATURE_MALFORMED,
-                    "ds:SignedInfo must hold CanonicalizationMethod, SignatureMethod, then "
-                    "References, and nothing else")
+    if [child.tag for child in head] != [
+        qname(NS.DS, "CanonicalizationMethod"),
+        qname(NS.DS, "SignatureMethod"),
+    ] or (children[:2] != head):
+        raise _fail(
+            ErrorCode.SIGNATURE_MALFORMED,
+            "ds:SignedInfo must hold CanonicalizationMethod, SignatureMethod, then "
+            "References, and nothing else",
+        )
     if not references:
         raise _fail(ErrorCode.SIGNATURE_MALFORMED, "ds:SignedInfo holds no ds:Reference")
     if len(references) > 1:
-        raise _fail(ErrorCode.MULTIPLE_REFERENCES,
-                    f"ds:SignedInfo holds {len(references)} References; exactly one is allowed")
+        raise _fail(
+            ErrorCode.MULTIPLE_REFERENCES,
+            f"ds:SignedInfo holds {len(references)} References; exactly one is allowed",
+        )
     reference = references[0]
     reference_parts = _expect_children(
-        reference, ("Transforms", "DigestMethod", "DigestValue"), {"Transforms"}, "ds:Reference")
+        reference, ("Transforms", "DigestMethod", "DigestValue"), {"Transforms"}, "ds:Reference"
+    )
     if not _plain_text(reference_parts["DigestValue"], "ds:DigestValue").strip():
         raise _fail(ErrorCode.SIGNATURE_MALFORMED, "ds:DigestValue is empty")
     parent_id = parent.get("ID")
     uri = reference.get("URI")
     if not parent_id or uri != f"#{parent_id}":
-        raise _fail(ErrorCode.REFERENCE_MISMATCH,
-                    f"the Reference URI {uri!r} must be '#' + the ID of the signed "
-                    f"{describe(parent)} ({parent_id!r})")
+        raise _fail(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"the Reference URI {uri!r} must be '#' + the ID of the signed "
+            f"{describe(parent)} ({parent_id!r})",
+        )
     _exc_c14n(head[0], "CanonicalizationMethod")
     _transforms(reference_parts.get("Transforms"))
-    algorithm = SignatureAlgorithm(_algorithm(
-        head[1], {str(item) for item in algorithms}, "SignatureMethod"))
-    digest = DigestAlgorithm(_algorithm(
-        reference_parts["DigestMethod"], {str(item) for item in digests}, "DigestMethod"))
+    algorithm = SignatureAlgorithm(
+        _algorithm(head[1], {str(item) for item in algorithms}, "SignatureMethod")
+    )
+    digest = DigestAlgorithm(
+        _algorithm(reference_parts["DigestMethod"], {str(item) for item in digests}, "DigestMethod")
+    )
     return CheckedSignature(signature, parent, algorithm, digest)
 
 
-def checked_signature_of(element: etree._Element, *,
-                          algorithms: Collection[SignatureAlgorithm],
-                          digests: Collection[DigestAlgorithm]) -> CheckedSignature | None:
+def checked_signature_of(
+    element: etree._Element,
+    *,
+    algorithms: Collection[SignatureAlgorithm],
+    digests: Collection[DigestAlgorithm],
+) -> CheckedSignature | None:
     """Return ``element``'s own signature, placed and shaped as required, or None."""
     signature = enveloped_signature(element)
     if signature is None:
@@ -409,8 +476,9 @@ def checked_signature_of(element: etree._Element, *,
     return check_signature(signature, algorithms=algorithms, digests=digests)
 
 
-def require_signatures(requirement: SignatureRequirement, response_signed: bool,
-                       assertion_signed: bool | None) -> None:
+def require_signatures(
+    requirement: SignatureRequirement, response_signed: bool, assertion_signed: bool | None
+) -> None:
     """Refuse when the policy is unmet; ``None`` means the assertion is not decrypted yet."""
     missing: str | None = None
     if requirement in ("response", "both") and not response_signed:
@@ -422,8 +490,9 @@ def require_signatures(requirement: SignatureRequirement, response_signed: bool,
     elif requirement == "either" and not (response_signed or assertion_signed):
         missing = "neither the Response nor the Assertion is signed"
     if missing is not None:
-        raise _fail(ErrorCode.SIGNATURE_MISSING,
-                    f"{missing} (require_signature_on={requirement!r})")
+        raise _fail(
+            ErrorCode.SIGNATURE_MISSING, f"{missing} (require_signature_on={requirement!r})"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -434,8 +503,11 @@ def _xmlsec_key(cert_pem: bytes) -> xmlsec.Key:
     certificate-backed key costs a certificate copy each time (about 35 µs) for no check — with
     a key set on the context xmlsec validates no certificate either way.
     """
-    public_pem = x509.load_pem_x509_certificate(cert_pem).public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    public_pem = (
+        x509.load_pem_x509_certificate(cert_pem)
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     return xmlsec.Key.from_memory(public_pem, xmlsec.constants.KeyDataFormatPem)
 
 
@@ -463,9 +535,11 @@ def verify_pinned(checked: CheckedSignature, certificates: Sequence[bytes]) -> b
         if _verifies(checked, cert_pem):
             return cert_pem
     hint = _key_info_hint(checked, certificates)
-    raise _fail(ErrorCode.SIGNATURE_INVALID,
-                f"the signature of {describe(checked.parent)} does not verify with any of the "
-                f"{len(certificates)} pinned certificate(s); {hint}")
+    raise _fail(
+        ErrorCode.SIGNATURE_INVALID,
+        f"the signature of {describe(checked.parent)} does not verify with any of the "
+        f"{len(certificates)} pinned certificate(s); {hint}",
+    )
 
 
 def _der(cert_pem: bytes) -> bytes:
@@ -474,12 +548,16 @@ def _der(cert_pem: bytes) -> bytes:
 
 def _key_info_hint(checked: CheckedSignature, certificates: Sequence[bytes]) -> str:
     """Say what KeyInfo claims, to tell a rollover mistake from tampering (never for trust)."""
-    key_info = [child for child in elements(checked.signature)
-                if child.tag == qname(NS.DS, "KeyInfo")]
+    key_info = [
+        child for child in elements(checked.signature) if child.tag == qname(NS.DS, "KeyInfo")
+    ]
     claimed = [
-        cert for info in key_info for data in elements(info)
+        cert
+        for info in key_info
+        for data in elements(info)
         if data.tag == qname(NS.DS, "X509Data")
-        for cert in elements(data) if cert.tag == qname(NS.DS, "X509Certificate")
+        for cert in elements(data)
+        if cert.tag == qname(NS.DS, "X509Certificate")
     ]
     if not claimed:
         return "the message names no certificate in KeyInfo"
@@ -491,10 +569,14 @@ def _key_info_hint(checked: CheckedSignature, certificates: Sequence[bytes]) -> 
     pinned = {_der(pem) for pem in certificates}
     fingerprint = hashlib.sha256(der).hexdigest()[:16]
     if der in pinned:
-        return ("its KeyInfo names a pinned certificate, so the signed content was changed "
-                "after signing")
-    return (f"its KeyInfo names a certificate that is not pinned "
-            f"({named.subject.rfc4514_string()}, sha256 {fingerprint}…)")
+        return (
+            "its KeyInfo names a pinned certificate, so the signed content was changed "
+            "after signing"
+        )
+    return (
+        f"its KeyInfo names a certificate that is not pinned "
+        f"({named.subject.rfc4514_string()}, sha256 {fingerprint}…)"
+    )
 
 
 def check_certificate(cert_pem: bytes, index: int) -> None:
@@ -503,13 +585,18 @@ def check_certificate(cert_pem: bytes, index: int) -> None:
     try:
         certificate = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
-        raise MetadataError(ErrorCode.METADATA_INVALID,
-                            f"{where} is not a PEM certificate ({exc})") from None
+        raise MetadataError(
+            ErrorCode.METADATA_INVALID, f"{where} is not a PEM certificate ({exc})"
+        ) from None
     public_key = certificate.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
-        raise MetadataError(ErrorCode.METADATA_INVALID,
-                            f"{where} holds a non-RSA key; only RSA signatures are verified")
+        raise MetadataError(
+            ErrorCode.METADATA_INVALID,
+            f"{where} holds a non-RSA key; only RSA signatures are verified",
+        )
     if public_key.key_size < MIN_RSA_BITS:
-        raise MetadataError(ErrorCode.WEAK_CERTIFICATE,
-                            f"{where} has a {public_key.key_size}-bit RSA key; AWS refuses "
-                            f"keys under {MIN_RSA_BITS} bits")
+        raise MetadataError(
+            ErrorCode.WEAK_CERTIFICATE,
+            f"{where} has a {public_key.key_size}-bit RSA key; AWS refuses "
+            f"keys under {MIN_RSA_BITS} bits",
+        )

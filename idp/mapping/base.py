@@ -76,6 +76,7 @@ def merge_attributes(attributes: Sequence[SamlAttribute]) -> tuple[SamlAttribute
             merged[attribute.name] = attribute
             continue
         values = existing.values + tuple(v for v in attribute.values if v not in existing.values)
-        merged[attribute.name] = SamlAttribute(existing.name, values, existing.name_format,
-                                               existing.friendly_name, existing.value_type)
+        merged[attribute.name] = SamlAttribute(
+            existing.name, values, existing.name_format, existing.friendly_name, existing.value_type
+        )
     return tuple(merged[name] for name in order)

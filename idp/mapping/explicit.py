@@ -26,13 +26,15 @@ class ExplicitMappingConfig(BaseModel):
         "of a role is arn:aws:iam::<role's account>:saml-provider/<provider_name>.",
     )
     role_order: Literal["role-first", "provider-first"] = Field(
-        "role-first", description="Order of the two ARNs inside each Role value.")
+        "role-first", description="Order of the two ARNs inside each Role value."
+    )
     groups: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Group name → role ARNs (or 'role-arn,provider-arn' pairs) its members get.",
     )
     users: dict[str, list[str]] = Field(
-        default_factory=dict, description="User name → role ARNs assigned to that user directly.")
+        default_factory=dict, description="User name → role ARNs assigned to that user directly."
+    )
 
 
 def _pair(entry: str, provider_name: str) -> RolePair:
@@ -81,8 +83,13 @@ class ExplicitMapping:
             granted = [self._granted(entry) for entry in entries]
             for pair, value in granted:
                 values.setdefault(pair, value)
-            trace.append(TraceStep(rule=f"explicit: {kind}s[{name!r}]", matched=f"{kind} {name}",
-                                   produced=tuple(value for _, value in granted)))
+            trace.append(
+                TraceStep(
+                    rule=f"explicit: {kind}s[{name!r}]",
+                    matched=f"{kind} {name}",
+                    produced=tuple(value for _, value in granted),
+                )
+            )
         if not trace:
             trace.append(TraceStep(rule="explicit", matched="no group of the user is in the table"))
         attributes: tuple[SamlAttribute, ...] = ()

@@ -91,8 +91,9 @@ def aws_attributes(
     """Return the AWS SAML attributes for the given values, omitting the ones not given."""
     attributes: list[SamlAttribute] = []
     if role_pairs:
-        attributes.append(SamlAttribute(
-            AwsAttribute.ROLE, tuple(pair.value(role_order) for pair in role_pairs)))
+        attributes.append(
+            SamlAttribute(AwsAttribute.ROLE, tuple(pair.value(role_order) for pair in role_pairs))
+        )
     if session_name is not None:
         attributes.append(SamlAttribute(AwsAttribute.ROLE_SESSION_NAME, (session_name,)))
     if session_duration is not None:
@@ -100,8 +101,9 @@ def aws_attributes(
     for key, tag_value in (principal_tags or {}).items():
         attributes.append(SamlAttribute(PRINCIPAL_TAG_PREFIX + key, (tag_value,)))
     if transitive_tag_keys:
-        attributes.append(SamlAttribute(AwsAttribute.TRANSITIVE_TAG_KEYS,
-                                        tuple(transitive_tag_keys)))
+        attributes.append(
+            SamlAttribute(AwsAttribute.TRANSITIVE_TAG_KEYS, tuple(transitive_tag_keys))
+        )
     if source_identity is not None:
         attributes.append(SamlAttribute(AwsAttribute.SOURCE_IDENTITY, (source_identity,)))
     return tuple(attributes)
@@ -185,8 +187,9 @@ def aws_assertion_spec(
     )
 
 
-def _sub(parent: etree._Element, ns: NS, local: str, text: str | None = None,
-         **attrs: str | None) -> etree._Element:
+def _sub(
+    parent: etree._Element, ns: NS, local: str, text: str | None = None, **attrs: str | None
+) -> etree._Element:
     element = etree.SubElement(parent, qname(ns, local))
     for key, value in attrs.items():
         if value is not None:
@@ -210,7 +213,9 @@ def build_assertion(spec: AssertionSpec) -> etree._Element:
     _add_subject(assertion, spec)
     if spec.conditions:
         conditions = _sub(
-            assertion, NS.SAML, "Conditions",
+            assertion,
+            NS.SAML,
+            "Conditions",
             NotBefore=saml_time(spec.not_before) if spec.not_before else None,
             NotOnOrAfter=saml_time(spec.not_on_or_after) if spec.not_on_or_after else None,
         )
@@ -220,11 +225,14 @@ def build_assertion(spec: AssertionSpec) -> etree._Element:
                 _sub(restriction, NS.SAML, "Audience", audience)
     if spec.authn_statement:
         authn = _sub(
-            assertion, NS.SAML, "AuthnStatement",
+            assertion,
+            NS.SAML,
+            "AuthnStatement",
             AuthnInstant=saml_time(spec.authn_instant or spec.issue_instant),
             SessionIndex=spec.session_index,
-            SessionNotOnOrAfter=(saml_time(spec.session_not_on_or_after)
-                                 if spec.session_not_on_or_after else None),
+            SessionNotOnOrAfter=(
+                saml_time(spec.session_not_on_or_after) if spec.session_not_on_or_after else None
+            ),
         )
         context = _sub(authn, NS.SAML, "AuthnContext")
         _sub(context, NS.SAML, "AuthnContextClassRef", spec.authn_context_class)
@@ -240,25 +248,44 @@ def _add_subject(assertion: etree._Element, spec: AssertionSpec) -> None:
         return
     subject = _sub(assertion, NS.SAML, "Subject")
     if spec.name_id is not None:
-        _sub(subject, NS.SAML, "NameID", spec.name_id, Format=spec.name_id_format,
-             NameQualifier=spec.name_qualifier, SPNameQualifier=spec.sp_name_qualifier)
+        _sub(
+            subject,
+            NS.SAML,
+            "NameID",
+            spec.name_id,
+            Format=spec.name_id_format,
+            NameQualifier=spec.name_qualifier,
+            SPNameQualifier=spec.sp_name_qualifier,
+        )
     if not spec.subject_confirmation:
         return
     for _ in range(spec.subject_confirmation_count):
-        confirmation = _sub(subject, NS.SAML, "SubjectConfirmation",
-                            Method=spec.confirmation_method)
+        confirmation = _sub(
+            subject, NS.SAML, "SubjectConfirmation", Method=spec.confirmation_method
+        )
         _sub(
-            confirmation, NS.SAML, "SubjectConfirmationData",
+            confirmation,
+            NS.SAML,
+            "SubjectConfirmationData",
             InResponseTo=spec.in_response_to,
-            NotOnOrAfter=(saml_time(spec.confirmation_not_on_or_after)
-                          if spec.confirmation_not_on_or_after else None),
+            NotOnOrAfter=(
+                saml_time(spec.confirmation_not_on_or_after)
+                if spec.confirmation_not_on_or_after
+                else None
+            ),
             Recipient=spec.recipient,
         )
 
 
 def _add_attribute(statement: etree._Element, attribute: SamlAttribute) -> None:
-    element = _sub(statement, NS.SAML, "Attribute", Name=attribute.name,
-                   NameFormat=attribute.name_format, FriendlyName=attribute.friendly_name)
+    element = _sub(
+        statement,
+        NS.SAML,
+        "Attribute",
+        Name=attribute.name,
+        NameFormat=attribute.name_format,
+        FriendlyName=attribute.friendly_name,
+    )
     for value in attribute.values:
         value_element = _sub(element, NS.SAML, "AttributeValue", value)
         if attribute.value_type is not None:
@@ -267,8 +294,9 @@ def _add_attribute(statement: etree._Element, attribute: SamlAttribute) -> None:
 
 def build_response(spec: ResponseSpec, *assertions: etree._Element) -> etree._Element:
     """Build a ``samlp:Response`` holding ``assertions`` (usually exactly one)."""
-    response = etree.Element(qname(NS.SAMLP, "Response"),
-                             nsmap={"samlp": NS.SAMLP, "saml": NS.SAML})
+    response = etree.Element(
+        qname(NS.SAMLP, "Response"), nsmap={"samlp": NS.SAMLP, "saml": NS.SAML}
+    )
     response.set("ID", spec.response_id)
     response.set("Version", spec.version)
     response.set("IssueInstant", saml_time(spec.issue_instant))

@@ -44,9 +44,14 @@ class NameIDFormat(StrEnum):
     @classmethod
     def from_short(cls, value: str) -> NameIDFormat:
         """Accept ``persistent``/``transient``/``email``/``unspecified`` or a full URI."""
-        short = {"persistent": cls.PERSISTENT, "transient": cls.TRANSIENT,
-                 "email": cls.EMAIL, "emailaddress": cls.EMAIL,
-                 "unspecified": cls.UNSPECIFIED, "x509subjectname": cls.X509_SUBJECT}
+        short = {
+            "persistent": cls.PERSISTENT,
+            "transient": cls.TRANSIENT,
+            "email": cls.EMAIL,
+            "emailaddress": cls.EMAIL,
+            "unspecified": cls.UNSPECIFIED,
+            "x509subjectname": cls.X509_SUBJECT,
+        }
         found = short.get(value.lower())
         return found if found is not None else cls(value)
 
@@ -105,7 +110,9 @@ class StatusCode(StrEnum):
 
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-AUTHN_CONTEXT_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: E501,S105
+AUTHN_CONTEXT_PASSWORD_PROTECTED = (
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: E501,S105
+)
 ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 ATTRNAME_FORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 

@@ -85,8 +85,9 @@ def key_pair_from_pem(
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return KeyPair(key_pem=plain_pem, cert_pem=certificate.public_bytes(
-        serialization.Encoding.PEM), name=name)
+    return KeyPair(
+        key_pem=plain_pem, cert_pem=certificate.public_bytes(serialization.Encoding.PEM), name=name
+    )
 
 
 def load_key_pair(key_path: Path, cert_path: Path, *, password: str | None = None) -> KeyPair:

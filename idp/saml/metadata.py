@@ -53,23 +53,16 @@ def build_metadata(spec: MetadataSpec) -> etree._Element:
         key_info = etree.SubElement(key_descriptor, qname(NS.DS, "KeyInfo"))
         x509_data = etree.SubElement(key_info, qname(NS.DS, "X509Data"))
         etree.SubElement(x509_data, qname(NS.DS, "X509Certificate")).text = key.cert_base64
-    for binding in (Binding.HTTP_REDIRECT, Binding.HTTP_POST):
-        etree.SubElement(
-            descriptor,
-            qname(NS.MD, "SingleLogoutService"),
-            Binding=binding,
-            Location=spec.endpoints.slo_url,
-        )
+    _add_service(descriptor, "SingleLogoutService", spec.endpoints.slo_url)
     for name_id_format in spec.name_id_formats:
         etree.SubElement(descriptor, qname(NS.MD, "NameIDFormat")).text = name_id_format
-    for binding in (Binding.HTTP_REDIRECT, Binding.HTTP_POST):
-        etree.SubElement(
-            descriptor,
-            qname(NS.MD, "SingleSignOnService"),
-            Binding=binding,
-            Location=spec.endpoints.sso_url,
-        )
+    _add_service(descriptor, "SingleSignOnService", spec.endpoints.sso_url)
     return root
+
+
+def _add_service(descriptor: etree._Element, service: str, location: str) -> None:
+    for binding in (Binding.HTTP_REDIRECT, Binding.HTTP_POST):
+        etree.SubElement(descriptor, qname(NS.MD, service), Binding=binding, Location=location)
 
 
 def metadata_bytes(spec: MetadataSpec) -> bytes:

@@ -131,13 +131,20 @@ def sign_response(response: etree._Element, config: SigningConfig) -> etree._Ele
     The assertion is signed first so that a response signature covers the signed assertion,
     the order every IdP uses when it signs both.
     """
+    targets: list[etree._Element] = []
     if config.target.assertion:
         assertion = response.find(qname(NS.SAML, "Assertion"))
         if assertion is None:
             raise SigningError("cannot sign the assertion: the response holds none in clear")
-        sign_element(assertion, config.key, algorithm=config.algorithm, digest=config.digest,
-                     include_certificate=config.include_certificate)
+        targets.append(assertion)
     if config.target.response:
-        sign_element(response, config.key, algorithm=config.algorithm, digest=config.digest,
-                     include_certificate=config.include_certificate)
+        targets.append(response)
+    for element in targets:
+        sign_element(
+            element,
+            config.key,
+            algorithm=config.algorithm,
+            digest=config.digest,
+            include_certificate=config.include_certificate,
+        )
     return response

@@ -179,11 +179,14 @@ class EncryptionSpec(_Strict):
     """SAML assertion encryption for a provider (AssertionEncryptionMode and AddPrivateKey)."""
 
     mode: Literal["Required", "Allowed"] = Field(
-        description="Required: plaintext assertions are refused; Allowed: both are accepted.")
+        description="Required: plaintext assertions are refused; Allowed: both are accepted."
+    )
     private_keys: list[str] = Field(
-        min_length=1, max_length=2,
+        min_length=1,
+        max_length=2,
         description="PEM private keys that decrypt assertions (paths relative to the scenario "
-                    "file); IAM keeps at most two.")
+        "file); IAM keeps at most two.",
+    )
 
 
 class SamlProviderSpec(_Strict):
@@ -192,7 +195,8 @@ class SamlProviderSpec(_Strict):
     metadata: str = Field(
         "from-idp",
         description="'from-idp' for the scenario IdP's metadata, or a path to a metadata XML "
-                    "file (relative to the scenario file).")
+        "file (relative to the scenario file).",
+    )
     encryption: EncryptionSpec | None = Field(None, description="Assertion encryption.")
     tags: Tags = Field(default_factory=dict)
 
@@ -201,16 +205,21 @@ class TrustSpec(_Strict):
     """A SAML trust policy built for you: one Allow statement for a provider."""
 
     provider: str = Field(
-        description="A provider name declared in this account, or a full saml-provider ARN.")
+        description="A provider name declared in this account, or a full saml-provider ARN."
+    )
     actions: list[str] = Field(
-        default_factory=lambda: [ASSUME_ROLE_WITH_SAML], min_length=1,
-        description="Actions allowed (add sts:TagSession / sts:SetSourceIdentity as needed).")
+        default_factory=lambda: [ASSUME_ROLE_WITH_SAML],
+        min_length=1,
+        description="Actions allowed (add sts:TagSession / sts:SetSourceIdentity as needed).",
+    )
     audiences: list[str] = Field(
         default_factory=lambda: [AWS_SIGNIN_URL],
-        description="Allowed SAML:aud values (the assertion's Recipient); [] for no condition.")
+        description="Allowed SAML:aud values (the assertion's Recipient); [] for no condition.",
+    )
     conditions: Annotated[dict[str, dict[str, Any]], BeforeValidator(_plain_json)] = Field(
         default_factory=dict,
-        description="More conditions, operator → key → value(s), merged with SAML:aud.")
+        description="More conditions, operator → key → value(s), merged with SAML:aud.",
+    )
 
     @field_validator("provider")
     @classmethod
@@ -237,7 +246,8 @@ class TrustSpec(_Strict):
         conditions: dict[str, dict[str, Any]] = {}
         if self.audiences:
             audience: str | list[str] = (
-                self.audiences[0] if len(self.audiences) == 1 else list(self.audiences))
+                self.audiences[0] if len(self.audiences) == 1 else list(self.audiences)
+            )
             conditions["StringEquals"] = {"SAML:aud": audience}
         for operator, block in self.conditions.items():
             conditions.setdefault(operator, {}).update(block)
@@ -267,18 +277,24 @@ class RoleSpec(_Strict):
     trusts: TrustReference | None = Field(
         None,
         description="A provider name (or saml-provider ARN) for the console's default SAML "
-                    "trust policy, or a mapping to build one. Exactly one of trusts and "
-                    "trust_policy.")
+        "trust policy, or a mapping to build one. Exactly one of trusts and "
+        "trust_policy.",
+    )
     trust_policy: PolicyDocument | None = Field(
-        None, description="The trust policy document verbatim.")
+        None, description="The trust policy document verbatim."
+    )
     max_session_duration: int = Field(
-        3600, ge=3600, le=43200, description="MaxSessionDuration in seconds (1 to 12 hours).")
-    path: str = Field("/", max_length=512, pattern=_ROLE_PATH,
-                      description="The role's path, e.g. /federated/.")
+        3600, ge=3600, le=43200, description="MaxSessionDuration in seconds (1 to 12 hours)."
+    )
+    path: str = Field(
+        "/", max_length=512, pattern=_ROLE_PATH, description="The role's path, e.g. /federated/."
+    )
     policies: list[ManagedPolicyArn] = Field(
-        default_factory=list, max_length=20, description="Managed policy ARNs to attach.")
+        default_factory=list, max_length=20, description="Managed policy ARNs to attach."
+    )
     inline_policies: dict[PolicyName, PolicyDocument] = Field(
-        default_factory=dict, description="Inline permission policies by name.")
+        default_factory=dict, description="Inline permission policies by name."
+    )
     tags: Tags = Field(default_factory=dict)
 
     @field_validator("trusts")
@@ -330,7 +346,8 @@ class AccountSpec(_Strict):
     """One AWS account: its SAML providers and roles."""
 
     saml_providers: dict[ProviderName, SamlProviderSpec] = Field(
-        default_factory=dict, max_length=100, description="IAM SAML providers by name.")
+        default_factory=dict, max_length=100, description="IAM SAML providers by name."
+    )
     roles: dict[RoleName, RoleSpec] = Field(default_factory=dict, description="Roles by name.")
 
 
@@ -338,8 +355,10 @@ class AwsWorld(_Strict):
     """The ``aws:`` key of a scenario file: the accounts the IdP federates into."""
 
     accounts: dict[AccountId, AccountSpec] = Field(
-        default_factory=dict, description="Accounts by 12-digit id (quote it in YAML).",
-        json_schema_extra={"additionalProperties": False})
+        default_factory=dict,
+        description="Accounts by 12-digit id (quote it in YAML).",
+        json_schema_extra={"additionalProperties": False},
+    )
 
     @model_validator(mode="after")
     def _trusted_providers_exist(self) -> AwsWorld:
@@ -358,28 +377,40 @@ class AwsWorld(_Strict):
                     if isinstance(role.trusts, TrustSpec):
                         loc = (*loc, "provider")
                     known = ", ".join(declared.saml_providers) if declared else ""
-                    errors.append(InitErrorDetails(
-                        type=PydanticCustomError(
-                            "unknown_provider",
-                            "no SAML provider {name} is declared in account {account}{known}",
-                            {"name": repr(name), "account": owner,
-                             "known": f" (declared: {known})" if known else ""}),
-                        loc=loc, input=reference))
+                    errors.append(
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "unknown_provider",
+                                "no SAML provider {name} is declared in account {account}{known}",
+                                {
+                                    "name": repr(name),
+                                    "account": owner,
+                                    "known": f" (declared: {known})" if known else "",
+                                },
+                            ),
+                            loc=loc,
+                            input=reference,
+                        )
+                    )
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
     def provider_arns(self) -> list[str]:
         """Return the ARN of every declared SAML provider."""
-        return [provider_arn(account_id, name)
-                for account_id, account in self.accounts.items()
-                for name in account.saml_providers]
+        return [
+            provider_arn(account_id, name)
+            for account_id, account in self.accounts.items()
+            for name in account.saml_providers
+        ]
 
     def role_arns(self) -> list[str]:
         """Return the ARN of every declared role."""
-        return [role_arn(account_id, name, role.path)
-                for account_id, account in self.accounts.items()
-                for name, role in account.roles.items()]
+        return [
+            role_arn(account_id, name, role.path)
+            for account_id, account in self.accounts.items()
+            for name, role in account.roles.items()
+        ]
 
 
 # --- ARNs and trust policies -----------------------------------------------------------------
@@ -417,7 +448,8 @@ def managed_tags(scenario_name: str) -> dict[str, str]:
     if not re.fullmatch(rf"{_TAG_TEXT}{{1,256}}", scenario_name):
         raise InvalidScenarioNameError(
             f"scenario name {scenario_name!r} cannot be a tag value "
-            "(1-256 letters, digits, spaces and _ . : / = + - @)")
+            "(1-256 letters, digits, spaces and _ . : / = + - @)"
+        )
     return {TAG_MANAGED: "true", TAG_SCENARIO: scenario_name}
 
 
@@ -431,7 +463,8 @@ def _check_provider_reference(value: str) -> str:
         if not PROVIDER_ARN.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a saml-provider ARN "
-                "(arn:aws:iam::<12 digits>:saml-provider/<name>)")
+                "(arn:aws:iam::<12 digits>:saml-provider/<name>)"
+            )
     elif not re.fullmatch(_PROVIDER_NAME, value) or len(value) > 128:
         raise ValueError(f"{value!r} is not a SAML provider name (letters, digits, . _ -)")
     return value

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-import boto3  # type: ignore[import-untyped]
-import botocore.exceptions  # type: ignore[import-untyped]
+import boto3
+import botocore.exceptions
 
 from .account import (
     PROVIDER_ARN,
@@ -116,7 +116,8 @@ def moto_iam_client(account_id: str, *, region: str = DEFAULT_REGION) -> IamClie
     """
     if not moto_is_active():
         raise MotoNotActiveError(
-            "moto is not active: use moto_iam_client inside mock_aws() (it would reach real AWS)")
+            "moto is not active: use moto_iam_client inside mock_aws() (it would reach real AWS)"
+        )
     session = boto3.Session(
         aws_access_key_id=_MOTO_ACCESS_KEY,
         aws_secret_access_key="moto-ignores-this",  # noqa: S106 - moto checks no secret
@@ -176,10 +177,14 @@ class MotoIam:
             return None
         extra = self.extras.get(arn)
         return SamlProviderRecord(
-            arn=arn, name=name, account_id=account_id,
+            arn=arn,
+            name=name,
+            account_id=account_id,
             metadata=str(provider.saml_metadata_document or ""),
-            encryption_mode=extra.encryption_mode, private_keys=extra.private_keys,
-            tags=dict(extra.tags))
+            encryption_mode=extra.encryption_mode,
+            private_keys=extra.private_keys,
+            tags=dict(extra.tags),
+        )
 
     def role(self, arn: str) -> RoleRecord | None:
         """Return the role with this ARN, or None when it does not exist."""
@@ -194,12 +199,17 @@ class MotoIam:
         if role is None:
             return None
         return RoleRecord(
-            arn=arn, name=role.name, account_id=account_id, role_id=role.id, path=role.path,
+            arn=arn,
+            name=role.name,
+            account_id=account_id,
+            role_id=role.id,
+            path=role.path,
             trust_policy=_policy_text(role.assume_role_policy_document),
             max_session_duration=int(role.max_session_duration),
             managed_policies=tuple(role.managed_policies),
             inline_policies={name: _policy_text(doc) for name, doc in role.policies.items()},
-            tags={tag["Key"]: tag["Value"] for tag in role.tags})
+            tags={tag["Key"]: tag["Value"] for tag in role.tags},
+        )
 
 
 def _policy_text(document: object) -> str:
@@ -245,10 +255,13 @@ class LiveIam:
                 return None
             raise
         return SamlProviderRecord(
-            arn=arn, name=match.group(3), account_id=match.group(2),
+            arn=arn,
+            name=match.group(3),
+            account_id=match.group(2),
             metadata=found["SAMLMetadataDocument"],
             encryption_mode=found.get("AssertionEncryptionMode"),
-            tags={tag["Key"]: tag["Value"] for tag in found.get("Tags", [])})
+            tags={tag["Key"]: tag["Value"] for tag in found.get("Tags", [])},
+        )
 
     def role(self, arn: str) -> RoleRecord | None:
         """Return the role with this ARN, or None when it does not exist."""
@@ -265,15 +278,22 @@ class LiveIam:
         if role["Arn"] != arn:
             return None  # same name, other path
         return RoleRecord(
-            arn=arn, name=name, account_id=match.group(2), role_id=role["RoleId"],
-            path=role["Path"], trust_policy=_policy_text(role["AssumeRolePolicyDocument"]),
+            arn=arn,
+            name=name,
+            account_id=match.group(2),
+            role_id=role["RoleId"],
+            path=role["Path"],
+            trust_policy=_policy_text(role["AssumeRolePolicyDocument"]),
             max_session_duration=int(role.get("MaxSessionDuration", 3600)),
             managed_policies=tuple(attached_policies(self._iam, name)),
             inline_policies={
-                policy: _policy_text(self._iam.get_role_policy(
-                    RoleName=name, PolicyName=policy)["PolicyDocument"])
-                for policy in inline_policy_names(self._iam, name)},
-            tags={tag["Key"]: tag["Value"] for tag in role.get("Tags", [])})
+                policy: _policy_text(
+                    self._iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                )
+                for policy in inline_policy_names(self._iam, name)
+            },
+            tags={tag["Key"]: tag["Value"] for tag in role.get("Tags", [])},
+        )
 
     def _own(self, account_id: str) -> bool:
         return account_id == self.account_id
@@ -300,7 +320,8 @@ def check_account(arn: str, account_id: str) -> None:
     if f":{account_id}:" not in arn:
         raise AccountMismatchError(
             f"asked for account {account_id} but IAM answered {arn}; with moto, unset "
-            "MOTO_ACCOUNT_ID (it overrides the per-account clients)")
+            "MOTO_ACCOUNT_ID (it overrides the per-account clients)"
+        )
 
 
 @functools.cache
@@ -309,8 +330,9 @@ def _moto_aws_policies() -> dict[str, tuple[str, dict[str, Any]]]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
     data: dict[str, dict[str, Any]] = json.loads(aws_managed_policies_data)
-    return {f"arn:aws:iam::aws:policy{item['Path']}{name}": (name, item)
-            for name, item in data.items()}
+    return {
+        f"arn:aws:iam::aws:policy{item['Path']}{name}": (name, item) for name, item in data.items()
+    }
 
 
 def ensure_moto_managed_policy(account_id: str, policy_arn: str) -> bool:

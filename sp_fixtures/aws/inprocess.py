@@ -51,7 +51,7 @@ def _handler(model: OperationModel, params: dict[str, Any], **_: Any) -> tuple[A
         else parse_query(body if isinstance(body, bytes | str) else b"")
     )
     try:
-        payload, status = success_xml(sts.assume_role_with_saml(**request)), 200
+        payload, status = success_xml(sts.answer_params(request)), 200
     except StsError as error:
         payload, status = error_xml(error), error.status
     headers = {"Content-Type": "text/xml", "x-amzn-requestid": "fedharness"}

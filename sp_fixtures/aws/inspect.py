@@ -54,15 +54,20 @@ class Inspection:
 
     def annotations(self) -> list[str]:
         """Return human lines: what AWS reads and what it would do."""
-        lines = [f"Issuer: {self.issuer}", f"NameID: {self.name_id} ({self.name_id_format})",
-                 f"Recipient (saml:aud): {', '.join(self.recipients) or 'none'}",
-                 f"Audience: {', '.join(self.audiences) or 'none'}",
-                 f"Signed: {', '.join(self.signed) or 'nothing'}"
-                 + (" (assertion encrypted)" if self.encrypted else "")]
+        lines = [
+            f"Issuer: {self.issuer}",
+            f"NameID: {self.name_id} ({self.name_id_format})",
+            f"Recipient (saml:aud): {', '.join(self.recipients) or 'none'}",
+            f"Audience: {', '.join(self.audiences) or 'none'}",
+            f"Signed: {', '.join(self.signed) or 'nothing'}"
+            + (" (assertion encrypted)" if self.encrypted else ""),
+        ]
         if self.issue_instant:
             redeem_by = self.issue_instant + dt.timedelta(minutes=5)
-            lines.append(f"Issued: {self.issue_instant.isoformat()} — AWS redeems it for "
-                         f"5 minutes, until {redeem_by.isoformat()}")
+            lines.append(
+                f"Issued: {self.issue_instant.isoformat()} — AWS redeems it for "
+                f"5 minutes, until {redeem_by.isoformat()}"
+            )
         if self.not_on_or_after:
             lines.append(f"Expires (NotOnOrAfter): {self.not_on_or_after.isoformat()}")
         for name, values in self.attributes:
@@ -73,10 +78,22 @@ class Inspection:
                 lines.append(f"{short}: {', '.join(values)}")
         for pair in self.pairs:
             mark = {True: "accepted", False: "REFUSED", None: "not checked"}[pair.accepted]
-            lines.append(f"  {pair.role_arn} via {pair.provider_arn}: {mark} — "
-                         f"{pair.explanation}")
+            lines.append(f"  {pair.role_arn} via {pair.provider_arn}: {mark} — {pair.explanation}")
         lines.extend(self.notes)
         return lines
+
+
+def element_text(element: etree._Element) -> str:
+    """Return the text inside ``element`` and its descendants (comments and PIs left out)."""
+    return etree.tostring(element, method="text", encoding="unicode", with_tail=False)
+
+
+def split_role_value(value: str) -> tuple[str, str] | None:
+    """Return a Role value's (role ARN, provider ARN), in either order; None if not a pair."""
+    parts = value.split(",")
+    if len(parts) != 2:
+        return None
+    return (parts[0], parts[1]) if ":role/" in parts[0] else (parts[1], parts[0])
 
 
 def decode(saml_response: str) -> bytes:
@@ -91,8 +108,9 @@ def decode(saml_response: str) -> bytes:
             raise InspectError("not base64") from None
 
 
-def inspect_response(saml_response: str, *, sts: StrictSts | None = None,
-                     now: dt.datetime | None = None) -> Inspection:
+def inspect_response(
+    saml_response: str, *, sts: StrictSts | None = None, now: dt.datetime | None = None
+) -> Inspection:
     """Decode and annotate ``saml_response``; judge each Role pair with ``sts`` when given."""
     document = decode(saml_response)
     try:
@@ -100,30 +118,32 @@ def inspect_response(saml_response: str, *, sts: StrictSts | None = None,
     except UnsafeXmlError as exc:
         raise InspectError(str(exc)) from None
     if etree.QName(root).localname != "Response":
-        raise InspectError(f"the root element is <{etree.QName(root).localname}>, "
-                           "not a samlp:Response")
+        raise InspectError(
+            f"the root element is <{etree.QName(root).localname}>, not a samlp:Response"
+        )
     attributes = tuple(
-        (str(a.get("Name")), tuple("".join(v.itertext()) for v in a.iter(f"{SAML}AttributeValue")))
-        for a in root.iter(f"{SAML}Attribute"))
+        (str(a.get("Name")), tuple(element_text(v) for v in a.iter(f"{SAML}AttributeValue")))
+        for a in root.iter(f"{SAML}Attribute")
+    )
     pairs: list[PairVerdict] = []
     for name, values in attributes:
         if name != AwsAttribute.ROLE:
             continue
         for value in values:
-            parts = value.split(",")
-            if len(parts) != 2:
+            pair = split_role_value(value)
+            if pair is None:
                 pairs.append(PairVerdict(value, "", False, "not a 'role-arn,provider-arn' pair"))
                 continue
-            role, provider = (parts[0], parts[1]) if ":role/" in parts[0] else (parts[1],
-                                                                                  parts[0])
+            role, provider = pair
             pairs.append(_judge(sts, role, provider, saml_response, now))
     notes: list[str] = []
     if not pairs:
-        notes.append("No Role attribute: the AWS console answers \"Your request included an "
-                     "invalid SAML response\".")
+        notes.append(
+            'No Role attribute: the AWS console answers "Your request included an '
+            'invalid SAML response".'
+        )
     if any(name.startswith(PRINCIPAL_TAG_PREFIX) for name, _ in attributes):
-        notes.append("Session tags are sent: every role's trust policy must allow "
-                     "sts:TagSession.")
+        notes.append("Session tags are sent: every role's trust policy must allow sts:TagSession.")
     if sts is None:
         notes.append("Signature and trust policies were not checked: give --config SCENARIO.")
     return Inspection(
@@ -131,36 +151,55 @@ def inspect_response(saml_response: str, *, sts: StrictSts | None = None,
         issuer=_text(root, f"{SAML}Assertion/{SAML}Issuer") or _text(root, f"{SAML}Issuer"),
         name_id=_text(root, f".//{SAML}Subject/{SAML}NameID"),
         name_id_format=_attr(root, f".//{SAML}Subject/{SAML}NameID", "Format"),
-        recipients=tuple(str(e.get("Recipient")) for e in root.iter(
-            f"{SAML}SubjectConfirmationData") if e.get("Recipient")),
-        audiences=tuple("".join(e.itertext()) for e in root.iter(f"{SAML}Audience")),
+        recipients=tuple(
+            str(e.get("Recipient"))
+            for e in root.iter(f"{SAML}SubjectConfirmationData")
+            if e.get("Recipient")
+        ),
+        audiences=tuple(element_text(e) for e in root.iter(f"{SAML}Audience")),
         issue_instant=_time(_attr(root, f"{SAML}Assertion", "IssueInstant")),
         not_on_or_after=_time(_attr(root, f".//{SAML}SubjectConfirmationData", "NotOnOrAfter")),
-        signed=tuple(etree.QName(parent).localname
-                     for parent in (s.getparent() for s in root.iter(f"{{{NS.DS}}}Signature"))
-                     if parent is not None),
+        signed=tuple(
+            etree.QName(parent).localname
+            for parent in (s.getparent() for s in root.iter(f"{{{NS.DS}}}Signature"))
+            if parent is not None
+        ),
         encrypted=root.find(f"{SAML}EncryptedAssertion") is not None,
-        attributes=attributes, pairs=tuple(pairs), notes=tuple(notes))
+        attributes=attributes,
+        pairs=tuple(pairs),
+        notes=tuple(notes),
+    )
 
 
-def _judge(sts: StrictSts | None, role: str, provider: str, saml_response: str,
-           now: dt.datetime | None) -> PairVerdict:
+def _judge(
+    sts: StrictSts | None, role: str, provider: str, saml_response: str, now: dt.datetime | None
+) -> PairVerdict:
     if sts is None:
         return PairVerdict(role, provider, None, "no strict STS given")
-    verdict = sts.judge(AssumeRoleWithSamlRequest(RoleArn=role, PrincipalArn=provider,
-                                                  SAMLAssertion=saml_response), now=now)
+    verdict = sts.judge(
+        AssumeRoleWithSamlRequest(RoleArn=role, PrincipalArn=provider, SAMLAssertion=saml_response),
+        now=now,
+    )
     if verdict.error is None:
         return PairVerdict(role, provider, True, f"all {len(verdict.passed_rules)} rules pass")
     decisions = verdict.exchange.trust_decisions
-    why = decisions[-1].describe() if decisions and not decisions[-1].allowed else (
-        verdict.error.detail or "")
-    return PairVerdict(role, provider, False, f"{verdict.error.code}: {verdict.error.message} "
-                       f"[rule {verdict.failed_rule}]" + (f" — {why}" if why else ""))
+    why = (
+        decisions[-1].describe()
+        if decisions and not decisions[-1].allowed
+        else (verdict.error.detail or "")
+    )
+    return PairVerdict(
+        role,
+        provider,
+        False,
+        f"{verdict.error.code}: {verdict.error.message} "
+        f"[rule {verdict.failed_rule}]" + (f" — {why}" if why else ""),
+    )
 
 
 def _text(root: etree._Element, path: str) -> str | None:
     found = root.find(path)
-    return "".join(found.itertext()) if found is not None else None
+    return element_text(found) if found is not None else None
 
 
 def _attr(root: etree._Element, path: str, name: str) -> str | None:

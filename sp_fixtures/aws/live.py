@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions  # type: ignore[import-untyped]
-import botocore.parsers  # type: ignore[import-untyped]
+import botocore.exceptions
+import botocore.parsers
 
 from idp.saml.sample_keys import SAMPLE_CERT_SHA256, is_sample_certificate, normalize_fingerprint
 
@@ -94,7 +94,8 @@ def refuse_sample_keys(
         if normalize_fingerprint(fingerprint) in SAMPLE_CERT_SHA256:
             raise SampleKeyRefusedError(
                 "the IdP signs with a sample certificate shipped in fedharness (its private key "
-                "is public): generate your own with `fedharness certs generate` for live AWS")
+                "is public): generate your own with `fedharness certs generate` for live AWS"
+            )
     for source, metadata in metadata_documents.items():
         for certificate in metadata_certificates(metadata):
             try:
@@ -104,7 +105,8 @@ def refuse_sample_keys(
             if sample:
                 raise SampleKeyRefusedError(
                     f"{source}: the metadata trusts a sample certificate shipped in fedharness "
-                    "(its private key is public); use your own key pair for live AWS")
+                    "(its private key is public); use your own key pair for live AWS"
+                )
 
 
 def apply(
@@ -127,9 +129,13 @@ def apply(
         for account_id, account in world.accounts.items()
         for name, spec in account.saml_providers.items()
     }
-    refuse_sample_keys(signing_cert_fingerprints, {
-        provider_arn(account_id, name): material.metadata
-        for (account_id, name), material in materials.items()})
+    refuse_sample_keys(
+        signing_cert_fingerprints,
+        {
+            provider_arn(account_id, name): material.metadata
+            for (account_id, name), material in materials.items()
+        },
+    )
     tags = managed_tags(scenario_name)
     iam, account_id = _clients(session, endpoint_url)
     account = _declared(world, account_id)
@@ -140,8 +146,13 @@ def apply(
         material = materials[(account_id, name)]
         arn = provider_arn(account_id, name)
         if arn in existing_providers:
-            _update_provider(iam, arn, material, spec.encryption.mode if spec.encryption else None,
-                             {**spec.tags, **tags})
+            _update_provider(
+                iam,
+                arn,
+                material,
+                spec.encryption.mode if spec.encryption else None,
+                {**spec.tags, **tags},
+            )
             updated.append(arn)
         else:
             created.append(create_provider(iam, account_id, name, spec, material, tags))
@@ -214,7 +225,8 @@ def _declared(world: AwsWorld, account_id: str) -> AccountSpec:
         declared = ", ".join(world.accounts) or "none"
         raise AccountMismatchError(
             f"the credentials are for account {account_id}, which the scenario does not "
-            f"declare (declared: {declared})")
+            f"declare (declared: {declared})"
+        )
     return world.accounts[account_id]
 
 
@@ -258,7 +270,10 @@ def _preflight(
 
 
 def _update_provider(
-    iam: IamClient, arn: str, material: ProviderMaterial, mode: str | None,
+    iam: IamClient,
+    arn: str,
+    material: ProviderMaterial,
+    mode: str | None,
     tags: Mapping[str, str],
 ) -> None:
     """Refresh metadata, encryption mode and tags; private keys are uploaded only on create."""
@@ -274,8 +289,9 @@ def _update_role(
     iam: IamClient, account_id: str, name: str, *, role_tags: Mapping[str, str], spec: RoleSpec
 ) -> None:
     with aws_call(f"update role {name}"):
-        iam.update_assume_role_policy(RoleName=name,
-                                      PolicyDocument=spec.trust_policy_json(account_id))
+        iam.update_assume_role_policy(
+            RoleName=name, PolicyDocument=spec.trust_policy_json(account_id)
+        )
         iam.update_role(RoleName=name, MaxSessionDuration=spec.max_session_duration)
         iam.tag_role(RoleName=name, Tags=tag_list(role_tags))
     sync_role_policies(iam, name, spec)

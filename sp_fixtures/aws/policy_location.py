@@ -20,9 +20,7 @@ from .policy import MalformedPolicyDocument, parse_policy
 _STATEMENT_WHERE = re.compile(r"Statement\[(\d+)\]")
 
 
-def check_policy(
-    document: dict[str, Any], *, trust: bool, loc: tuple[Hashable, ...] = ()
-) -> None:
+def check_policy(document: dict[str, Any], *, trust: bool, loc: tuple[Hashable, ...] = ()) -> None:
     """Parse ``document``; a problem raises a ValidationError located inside the document."""
     try:
         policy = parse_policy(document)
@@ -36,7 +34,8 @@ def check_policy(
         where = _where(document, f"Statement[{index}]")
         if statement.principals is None and statement.not_principals is None:
             raise policy_error(
-                (*loc, *where), "a trust policy statement needs a Principal", document)
+                (*loc, *where), "a trust policy statement needs a Principal", document
+            )
         if statement.resources is not None or statement.not_resources is not None:
             located = (*loc, *descend(document, where, "Resource NotResource"))
             raise policy_error(located, "a trust policy statement has no Resource", document)
@@ -66,9 +65,13 @@ def descend(document: Any, loc: tuple[Hashable, ...], problem: str) -> tuple[Has
     for _ in range(3):
         if not isinstance(current, Mapping):
             break
-        named = [(match.start(), key) for key in current if isinstance(key, str)
-                 for match in [re.search(rf"(?<![\w:]){re.escape(key)}(?![\w:])", problem)]
-                 if match is not None]
+        named = [
+            (match.start(), key)
+            for key in current
+            if isinstance(key, str)
+            for match in [re.search(rf"(?<![\w:]){re.escape(key)}(?![\w:])", problem)]
+            if match is not None
+        ]
         if not named:
             break
         key = min(named)[1]
@@ -81,7 +84,9 @@ def policy_error(loc: Sequence[Hashable], problem: str, document: object) -> Val
     """Return a ValidationError for a malformed policy, located at ``loc``."""
     detail = InitErrorDetails(
         type=PydanticCustomError(
-            "malformed_policy", "malformed policy document: {problem}", {"problem": problem}),
+            "malformed_policy", "malformed policy document: {problem}", {"problem": problem}
+        ),
         loc=tuple(str(part) if not isinstance(part, int) else part for part in loc),
-        input=document)
+        input=document,
+    )
     return ValidationError.from_exception_data("PolicyDocument", [detail])

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import botocore.exceptions  # type: ignore[import-untyped]
-import botocore.parsers  # type: ignore[import-untyped]
+import botocore.exceptions
+import botocore.parsers
 from cryptography.hazmat.primitives import serialization
 
 from idp.saml.constants import NS, qname
@@ -102,9 +102,14 @@ def provision(
         for name, spec in account.saml_providers.items():
             material = provider_material(spec, idp_metadata=idp_metadata, base_dir=base_dir)
             arn = create_provider(iam, account_id, name, spec, material, tags)
-            extras.record(arn, ProviderExtra(
-                encryption_mode=spec.encryption.mode if spec.encryption else None,
-                private_keys=material.private_keys, tags={**spec.tags, **tags}))
+            extras.record(
+                arn,
+                ProviderExtra(
+                    encryption_mode=spec.encryption.mode if spec.encryption else None,
+                    private_keys=material.private_keys,
+                    tags={**spec.tags, **tags},
+                ),
+            )
             providers.append(arn)
         if moto_is_active():
             _load_moto_managed_policies(account_id, account)
@@ -121,7 +126,8 @@ def _load_moto_managed_policies(account_id: str, account: AccountSpec) -> None:
             ):
                 raise UnknownManagedPolicyError(
                     f"role {role_name} in {account_id}: {policy} is not an AWS managed policy "
-                    "moto knows")
+                    "moto knows"
+                )
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -163,8 +169,8 @@ def decode_metadata(raw: bytes, source: str) -> str:
         raise InvalidMetadataError(f"{source}: could not parse metadata: {exc}") from None
     if root.tag not in _METADATA_ROOTS:
         raise InvalidMetadataError(
-            f"{source}: could not parse metadata: the root is {root.tag}, "
-            "not md:EntityDescriptor")
+            f"{source}: could not parse metadata: the root is {root.tag}, not md:EntityDescriptor"
+        )
     return text
 
 
@@ -230,8 +236,11 @@ def create_provider(
     # One key per request: IAM takes AddPrivateKey once per call (aws-sts-saml.md §4).
     for key in material.private_keys[1:]:
         with aws_call(f"add a private key to {arn}"):
-            iam.update_saml_provider(SAMLProviderArn=arn, SAMLMetadataDocument=material.metadata,
-                                     AddPrivateKey=key.decode("ascii"))
+            iam.update_saml_provider(
+                SAMLProviderArn=arn,
+                SAMLMetadataDocument=material.metadata,
+                AddPrivateKey=key.decode("ascii"),
+            )
     return arn
 
 
@@ -241,10 +250,12 @@ def create_role(
     """Create a role with its trust policy, attach and put its policies; return its ARN."""
     with aws_call(f"create role {name} in {account_id}"):
         created = iam.create_role(
-            RoleName=name, Path=spec.path,
+            RoleName=name,
+            Path=spec.path,
             AssumeRolePolicyDocument=spec.trust_policy_json(account_id),
             MaxSessionDuration=spec.max_session_duration,
-            Tags=tag_list({**spec.tags, **tags}))
+            Tags=tag_list({**spec.tags, **tags}),
+        )
     arn = str(created["Role"]["Arn"])
     check_account(arn, account_id)
     sync_role_policies(iam, name, spec, fresh=True)
@@ -264,10 +275,9 @@ def sync_role_policies(iam: IamClient, name: str, spec: RoleSpec, *, fresh: bool
             iam.detach_role_policy(RoleName=name, PolicyArn=policy)
     for policy_name, document in spec.inline_policies.items():
         with aws_call(f"put inline policy {policy_name} on role {name}"):
-            iam.put_role_policy(RoleName=name, PolicyName=policy_name,
-                                PolicyDocument=json.dumps(document))
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )
     for policy_name in inline - set(spec.inline_policies):
         with aws_call(f"delete inline policy {policy_name} from role {name}"):
             iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-
-

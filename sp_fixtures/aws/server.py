@@ -42,7 +42,13 @@ from idp.saml.xmlparse import UnsafeXmlError, parse_xml
 from sp_fixtures.aws.errors import StsError, ValidationError
 from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtra, ProviderExtras
 from sp_fixtures.aws.sts import StrictSts
-from sp_fixtures.aws.wire import error_xml, from_query_params, success_xml
+from sp_fixtures.aws.wire import (
+    STS_NS,
+    error_xml,
+    from_query_params,
+    reply_root,
+    success_xml,
+)
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -231,7 +237,7 @@ class StrictStsApp:
             return self.fallback(environ, start_response)  # moto cannot route it to STS
         body = _read_body(environ, MAX_IAM_BODY if service == "iam" else MAX_BODY)
         if _names_strict_action(environ, body):
-            answer = self.sts.assume_role_with_saml(**_strict_params(environ, body))
+            answer = self.sts.answer_params(_strict_params(environ, body))
             return _reply(
                 start_response, success_xml(answer, request_id=request_id), 200, request_id
             )
@@ -536,7 +542,7 @@ def _names_strict_action(environ: Mapping[str, Any], body: bytes) -> bool:
     return any(value.strip().lower() == STRICT_ACTION.lower() for value in named)
 
 
-def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, Any]:
+def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, object]:
     """Read AssumeRoleWithSAML's parameters from the query string and a form body, strictly."""
     content_type = str(environ.get("CONTENT_TYPE", "")).strip()
     if body and content_type and not content_type.lower().startswith(_FORM):
@@ -694,22 +700,12 @@ def _tag_members(parent: etree._Element, namespace: str | None, tags: Mapping[st
 
 def _iam_xml(action: str, request_id: str, *, tags: Mapping[str, str] | None = None) -> bytes:
     """Render IAM's answer to ``action`` (a ``…Result`` with tags only for a listing)."""
-    root = etree.Element(f"{{{IAM_NS}}}{action}Response", nsmap={None: IAM_NS})  # type: ignore[dict-item]
+    root = reply_root(f"{{{IAM_NS}}}{action}Response", IAM_NS)
     if tags is not None:
         result = _child(root, IAM_NS, f"{action}Result")
         _tag_members(_child(result, IAM_NS, "Tags"), IAM_NS, tags)
         _child(result, IAM_NS, "IsTruncated", "false")
     _child(_child(root, IAM_NS, "ResponseMetadata"), IAM_NS, "RequestId", request_id)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def _iam_error_xml(error: StsError, request_id: str) -> bytes:
-    root = etree.Element(f"{{{IAM_NS}}}ErrorResponse", nsmap={None: IAM_NS})  # type: ignore[dict-item]
-    body = _child(root, IAM_NS, "Error")
-    _child(body, IAM_NS, "Type", "Sender" if error.sender_fault else "Receiver")
-    _child(body, IAM_NS, "Code", error.code)
-    _child(body, IAM_NS, "Message", error.message)
-    _child(root, IAM_NS, "RequestId", request_id)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -738,11 +734,8 @@ def _reply_error(
     request_id: str,
     environ: Mapping[str, Any],
 ) -> list[bytes]:
-    payload = (
-        _iam_error_xml(error, request_id)
-        if isinstance(error, IamRefusal)
-        else error_xml(error, request_id=request_id)
-    )
+    namespace = IAM_NS if isinstance(error, IamRefusal) else STS_NS
+    payload = error_xml(error, request_id=request_id, namespace=namespace)
     close = not environ.get("fedharness.body_read")
     return _reply(start_response, payload, error.status, request_id, close=close)
 

@@ -19,9 +19,10 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from idp.saml.constants import AwsAttribute
 from idp.saml.xmlparse import UnsafeXmlError, parse_xml
 from sp_fixtures.aws.errors import StsError
+from sp_fixtures.aws.inspect import element_text, split_role_value
 from sp_fixtures.aws.sts import AssumeRoleWithSamlRequest, StrictSts
 
-INVALID_RESPONSE = ("Your request included an invalid SAML response. To logout, click here.")
+INVALID_RESPONSE = "Your request included an invalid SAML response. To logout, click here."
 """The console's page text for a response it cannot use (aws-sts-saml.md §3.2)."""
 MAX_FORM_BYTES = 400_000
 
@@ -50,13 +51,9 @@ def role_pairs(document: bytes) -> list[tuple[str, str]]:
         if attribute.get("Name") != AwsAttribute.ROLE:
             continue
         for value in attribute.iter("{urn:oasis:names:tc:SAML:2.0:assertion}AttributeValue"):
-            parts = [p for p in "".join(value.itertext()).split(",")]
-            if len(parts) != 2:
-                continue
-            role, provider = (parts[0], parts[1]) if ":role/" in parts[0] else (
-                parts[1], parts[0])
-            if (role, provider) not in pairs:
-                pairs.append((role, provider))
+            pair = split_role_value(element_text(value))
+            if pair is not None and pair not in pairs:
+                pairs.append(pair)
     return pairs
 
 
@@ -79,20 +76,35 @@ def saml_post(provider_id: str | None = None) -> tuple[str, int]:
         return _refused(detail="no usable https://aws.amazon.com/SAML/Attributes/Role value")
     # The console validates the response (signature, issuer, times …) before listing roles;
     # the trust policy is evaluated only when a role is chosen.
-    verdicts = {pair: _sts().judge(AssumeRoleWithSamlRequest(
-        RoleArn=pair[0], PrincipalArn=pair[1], SAMLAssertion=saml_response)) for pair in pairs}
-    response_problems = [v.error for v in verdicts.values()
-                         if v.error is not None and v.failed_rule is not None
-                         and v.failed_rule.startswith(("saml.", "provider."))
-                         and v.failed_rule not in ("saml.role_pair",)]
+    verdicts = {
+        pair: _sts().judge(
+            AssumeRoleWithSamlRequest(
+                RoleArn=pair[0], PrincipalArn=pair[1], SAMLAssertion=saml_response
+            )
+        )
+        for pair in pairs
+    }
+    response_problems = [
+        v.error
+        for v in verdicts.values()
+        if v.error is not None
+        and v.failed_rule is not None
+        and v.failed_rule.startswith(("saml.", "provider."))
+        and v.failed_rule not in ("saml.role_pair",)
+    ]
     if len(response_problems) == len(pairs):
         return _refused(detail=f"{response_problems[0].code}: {response_problems[0].message}")
     accounts: dict[str, list[dict[str, str]]] = defaultdict(list)
     for role, provider in pairs:
         accounts[role.split(":")[4]].append(
-            {"arn": role, "name": role.rsplit("/", 1)[1], "provider": provider})
-    return render_template("signin/picker.html", accounts=dict(sorted(accounts.items())),
-                           saml_response=saml_response, relay_state=relay_state), 200
+            {"arn": role, "name": role.rsplit("/", 1)[1], "provider": provider}
+        )
+    return render_template(
+        "signin/picker.html",
+        accounts=dict(sorted(accounts.items())),
+        saml_response=saml_response,
+        relay_state=relay_state,
+    ), 200
 
 
 @bp.post("/saml/choose")
@@ -102,13 +114,16 @@ def choose() -> tuple[str, int]:
     choice = request.form.get("role", "")
     role_arn, _, provider_arn = choice.partition("|")
     try:
-        answer = _sts().assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn,
-                                              SAMLAssertion=saml_response)
+        answer = _sts().assume_role_with_saml(
+            RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=saml_response
+        )
     except StsError as error:
         status = 403 if error.code == "AccessDenied" else 400
-        return render_template("signin/error.html", message=INVALID_RESPONSE if status == 400
-                               else f"{error.code}: {error.message}",
-                               detail=f"{error.code}: {error.message} [rule {error.rule}]"), status
+        return render_template(
+            "signin/error.html",
+            message=INVALID_RESPONSE if status == 400 else f"{error.code}: {error.message}",
+            detail=f"{error.code}: {error.message} [rule {error.rule}]",
+        ), status
     return render_template("signin/session.html", session=_session_view(answer)), 200
 
 
@@ -123,16 +138,20 @@ def inspect_page() -> tuple[str, int]:
     try:
         inspection = inspect_response(pasted, sts=_sts())
     except InspectError as exc:
-        return render_template("signin/inspect.html", inspection=None,
-                               error=f"not a SAMLResponse: {exc}"), 400
+        return render_template(
+            "signin/inspect.html", inspection=None, error=f"not a SAMLResponse: {exc}"
+        ), 400
     return render_template("signin/inspect.html", inspection=inspection, error=None), 200
 
 
 def _session_view(answer: dict[str, Any]) -> dict[str, Any]:
     credentials = answer["Credentials"]
     expiration = credentials["Expiration"]
-    expires = (expiration.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-               if isinstance(expiration, dt.datetime) else str(expiration))
+    expires = (
+        expiration.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(expiration, dt.datetime)
+        else str(expiration)
+    )
     return {
         "arn": answer["AssumedRoleUser"]["Arn"],
         "role_id": answer["AssumedRoleUser"]["AssumedRoleId"],
@@ -141,7 +160,9 @@ def _session_view(answer: dict[str, Any]) -> dict[str, Any]:
         "issuer": answer.get("Issuer"),
         "audience": answer.get("Audience"),
         "source_identity": answer.get("SourceIdentity"),
-        "env": [f"export AWS_ACCESS_KEY_ID={credentials['AccessKeyId']}",
-                f"export AWS_SECRET_ACCESS_KEY={credentials['SecretAccessKey']}",
-                f"export AWS_SESSION_TOKEN={credentials['SessionToken']}"],
+        "env": [
+            f"export AWS_ACCESS_KEY_ID={credentials['AccessKeyId']}",
+            f"export AWS_SECRET_ACCESS_KEY={credentials['SecretAccessKey']}",
+            f"export AWS_SESSION_TOKEN={credentials['SessionToken']}",
+        ],
     }

@@ -725,6 +725,15 @@ class StrictSts:
         self, *, now: dt.datetime | None = None, **params: object
     ) -> dict[str, object]:
         """Check the request as AWS would and return boto3's response shape, or raise StsError."""
+        return self.answer_params(params, now=now)
+
+    def answer_params(
+        self, params: Mapping[str, object], *, now: dt.datetime | None = None
+    ) -> dict[str, object]:
+        """Do what :meth:`assume_role_with_saml` does for parameters read off the wire.
+
+        A wire parameter is never taken for the ``now`` keyword, so a request cannot set the clock.
+        """
         verdict = self.judge(AssumeRoleWithSamlRequest.from_params(params), now=now)
         if verdict.error is not None:
             raise verdict.error

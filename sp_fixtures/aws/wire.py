@@ -36,6 +36,12 @@ def from_query_params(pairs: Mapping[str, object]) -> dict[str, object]:
     return params
 
 
+def reply_root(tag: str, namespace: str) -> etree._Element:
+    """Make the root element of a reply, declaring ``namespace`` as its default namespace."""
+    # lxml takes None as the default namespace's prefix; lxml-stubs types nsmap keys as str only.
+    return etree.Element(tag, nsmap={None: namespace})  # type: ignore[dict-item]
+
+
 def _text(parent: etree._Element, name: str, value: object) -> None:
     etree.SubElement(parent, name).text = str(value)
 
@@ -48,7 +54,7 @@ def _timestamp(moment: object) -> str:
 
 def success_xml(answer: Mapping[str, object], *, request_id: str | None = None) -> bytes:
     """Render an AssumeRoleWithSAML answer as STS's XML response."""
-    root = etree.Element("AssumeRoleWithSAMLResponse", nsmap={None: STS_NS})
+    root = reply_root("AssumeRoleWithSAMLResponse", STS_NS)
     result = etree.SubElement(root, "AssumeRoleWithSAMLResult")
     credentials = answer["Credentials"]
     user = answer["AssumedRoleUser"]
@@ -76,9 +82,10 @@ def success_xml(answer: Mapping[str, object], *, request_id: str | None = None) 
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def error_xml(error: StsError, *, request_id: str | None = None) -> bytes:
-    """Render an error as STS's ``ErrorResponse``, which botocore maps to its exceptions."""
-    root = etree.Element("ErrorResponse", nsmap={None: STS_NS})
+def error_xml(error: StsError, *, request_id: str | None = None, namespace: str = STS_NS) -> bytes:
+    """Render an error as an ``ErrorResponse`` in ``namespace`` (STS's, or IAM's), which
+    botocore maps to its exceptions."""
+    root = reply_root("ErrorResponse", namespace)
     body = etree.SubElement(root, "Error")
     _text(body, "Type", "Sender" if error.sender_fault else "Receiver")
     _text(body, "Code", error.code)

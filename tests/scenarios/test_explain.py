@@ -5,33 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
 from idp.directory import Directory, Group, User
-from scenarios.cli_scenarios import register
 from scenarios.explain import group_paths
 from tests.conftest import DATA, EXAMPLES
+from tests.scenarios.scenario_cli import invoke
 
 SINGLE = EXAMPLES / "single-account.yaml"
 REFUSED = DATA / "scenarios" / "refused-roles.yaml"
 ACCOUNT = "arn:aws:iam::111111111111"
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
-
-
-def _cli() -> click.Group:
-    group = click.Group("fedharness")
-    register(group)
-    return group
-
-
-CLI = _cli()
 
 
 def explain(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(CLI, ["explain", *map(str, args)], env=ENV)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke("explain", *args)
 
 
 @pytest.fixture(scope="module")

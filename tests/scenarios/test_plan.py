@@ -5,36 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from scenarios.cli_scenarios import register
 from scenarios.loader import load_scenario
 from scenarios.plan import RoleMatrix, compute_matrix, diff_matrices
 from tests.conftest import EXAMPLES
+from tests.scenarios.scenario_cli import invoke
 
 SINGLE = EXAMPLES / "single-account.yaml"
 ADMIN = "arn:aws:iam::111111111111:role/Admin"
 READ_ONLY = "arn:aws:iam::111111111111:role/ReadOnly"
 CORP_IDP = "arn:aws:iam::111111111111:saml-provider/CorpIdP"
 OTHER_IDP = "arn:aws:iam::111111111111:saml-provider/OtherIdP"
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
-
-
-def _cli() -> click.Group:
-    group = click.Group("fedharness")
-    register(group)
-    return group
-
-
-CLI = _cli()
-
-
-def run(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(CLI, [str(a) for a in args], env=ENV)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def golden(tmp_path: Path, users: dict[str, list[str]], name: str = "golden.json") -> Path:
@@ -67,7 +50,7 @@ def test_matrix_maps_without_signing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_json_format_is_sorted_and_stable() -> None:
-    code, out, _ = run("plan", SINGLE, "--format", "json")
+    code, out, _ = invoke("plan", SINGLE, "--format", "json")
     assert code == 0
     expected = {
         "scenario": "single-account",
@@ -77,7 +60,7 @@ def test_json_format_is_sorted_and_stable() -> None:
 
 
 def test_csv_format_has_a_header_and_one_row_per_role() -> None:
-    code, out, _ = run("plan", SINGLE, "--format", "csv")
+    code, out, _ = invoke("plan", SINGLE, "--format", "csv")
     assert code == 0
     assert out.splitlines() == [
         "user,role_arn,provider_arn",
@@ -89,7 +72,7 @@ def test_csv_format_has_a_header_and_one_row_per_role() -> None:
 
 
 def test_table_marks_each_offered_role() -> None:
-    code, out, _ = run("plan", SINGLE)
+    code, out, _ = invoke("plan", SINGLE)
     assert code == 0
     header = next(line for line in out.splitlines() if "user" in line and "role/" in line)
     assert "111111111111:role/Admin" in header and "111111111111:role/ReadOnly" in header
@@ -108,7 +91,7 @@ def test_table_marks_each_offered_role() -> None:
 
 
 def test_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    code, out, err = run("plan", tmp_path / "missing.yaml")
+    code, out, err = invoke("plan", tmp_path / "missing.yaml")
     assert code == 2
     assert err.startswith("error: ") and "missing.yaml" in err
     assert len(err.strip().splitlines()) == 1
@@ -120,23 +103,23 @@ def test_bad_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["golden.json", "golden.csv"], ids=["json", "csv"])
 def test_written_golden_checks_unchanged(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
-    code, out, _ = run("plan", SINGLE, "--write", path)
+    code, out, _ = invoke("plan", SINGLE, "--write", path)
     assert code == 0 and f"to {path}" in out
-    code, out, _ = run("plan", SINGLE, "--check", path)
+    code, out, _ = invoke("plan", SINGLE, "--check", path)
     assert code == 0
     assert "matrix unchanged" in out
 
 
 def test_write_produces_the_json_form(tmp_path: Path) -> None:
     path = tmp_path / "golden.json"
-    run("plan", SINGLE, "--write", path)
-    _, out, _ = run("plan", SINGLE, "--format", "json")
+    invoke("plan", SINGLE, "--write", path)
+    _, out, _ = invoke("plan", SINGLE, "--format", "json")
     assert path.read_text() == out
 
 
 def test_changed_matrix_exits_1_with_who_gains_and_loses(tmp_path: Path) -> None:
     path = golden(tmp_path, {"alice": [ADMIN], "bob": [ADMIN, READ_ONLY], "carol": []})
-    code, out, _ = run("plan", SINGLE, "--check", path)
+    code, out, _ = invoke("plan", SINGLE, "--check", path)
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == f"matrix changed against {path} (gained: 1, lost: 1):"
@@ -145,7 +128,7 @@ def test_changed_matrix_exits_1_with_who_gains_and_loses(tmp_path: Path) -> None
 
 def test_new_and_removed_users_are_named(tmp_path: Path) -> None:
     path = golden(tmp_path, {"alice": [ADMIN, READ_ONLY], "bob": [READ_ONLY], "dave": [READ_ONLY]})
-    code, out, _ = run("plan", SINGLE, "--check", path)
+    code, out, _ = invoke("plan", SINGLE, "--check", path)
     assert code == 1
     assert out.splitlines()[1:] == [
         "+ new user carol",
@@ -160,7 +143,7 @@ def test_csv_golden_is_compared_by_extension(tmp_path: Path) -> None:
         f"user,role_arn,provider_arn\nalice,{ADMIN},{CORP_IDP}\n"
         f"bob,{READ_ONLY},{CORP_IDP}\nbob,{ADMIN},{CORP_IDP}\ncarol,,\n"
     )
-    code, out, _ = run("plan", SINGLE, "--check", path)
+    code, out, _ = invoke("plan", SINGLE, "--check", path)
     assert code == 1
     assert out.splitlines()[1:] == [f"+ alice gains {READ_ONLY}", f"- bob loses {ADMIN}"]
 
@@ -171,14 +154,14 @@ def test_csv_golden_reports_a_changed_provider(tmp_path: Path) -> None:
         f"user,role_arn,provider_arn\nalice,{ADMIN},{OTHER_IDP}\n"
         f"alice,{READ_ONLY},{CORP_IDP}\nbob,{READ_ONLY},{CORP_IDP}\ncarol,,\n"
     )
-    code, out, _ = run("plan", SINGLE, "--check", path)
+    code, out, _ = invoke("plan", SINGLE, "--check", path)
     assert code == 1
     assert out.splitlines()[1:] == [f"~ alice {ADMIN} now via {CORP_IDP} (was {OTHER_IDP})"]
 
 
 def test_check_with_a_format_keeps_stdout_for_the_matrix(tmp_path: Path) -> None:
     path = golden(tmp_path, {"alice": [ADMIN], "bob": [READ_ONLY], "carol": []})
-    code, out, err = run("plan", SINGLE, "--format", "json", "--check", path)
+    code, out, err = invoke("plan", SINGLE, "--format", "json", "--check", path)
     assert code == 1
     assert json.loads(out)["users"]["alice"] == [ADMIN, READ_ONLY]
     assert f"+ alice gains {READ_ONLY}" in err
@@ -212,7 +195,7 @@ def test_bad_golden_is_one_line_and_exit_2(
 ) -> None:
     path = tmp_path / name
     path.write_text(content)
-    code, out, err = run("plan", SINGLE, "--check", path)
+    code, out, err = invoke("plan", SINGLE, "--check", path)
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1
@@ -220,13 +203,13 @@ def test_bad_golden_is_one_line_and_exit_2(
 
 
 def test_missing_golden_is_bad_input(tmp_path: Path) -> None:
-    code, _, err = run("plan", SINGLE, "--check", tmp_path / "nope.json")
+    code, _, err = invoke("plan", SINGLE, "--check", tmp_path / "nope.json")
     assert code == 2
     assert "nope.json: cannot read golden file" in err
 
 
 def test_check_and_write_together_are_refused(tmp_path: Path) -> None:
-    code, _, err = run(
+    code, _, err = invoke(
         "plan", SINGLE, "--check", tmp_path / "a.json", "--write", tmp_path / "b.json"
     )
     assert code == 2 and "not both" in err
@@ -243,7 +226,7 @@ def test_diff_of_equal_matrices_is_empty() -> None:
 
 
 def schema_document() -> dict[str, object]:
-    code, out, _ = run("schema")
+    code, out, _ = invoke("schema")
     assert code == 0
     document: dict[str, object] = json.loads(out)
     return document
@@ -259,7 +242,7 @@ def test_schema_names_its_dialect_and_how_to_use_it() -> None:
 
 def test_schema_output_file_and_modeline_hint(tmp_path: Path) -> None:
     path = tmp_path / "scenario.schema.json"
-    code, out, _ = run("schema", "--output", path)
+    code, out, _ = invoke("schema", "--output", path)
     assert code == 0
     assert json.loads(path.read_text()) == schema_document()
     assert f"# yaml-language-server: $schema={path}" in out
