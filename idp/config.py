@@ -12,7 +12,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from idp.directory import DirectoryConfig
+from idp.mapping.custom_attribute import GoogleWorkspaceConfig, JumpCloudConfig
+from idp.mapping.entra import EntraAwsConfig
 from idp.mapping.explicit import ExplicitMappingConfig
+from idp.mapping.keycloak import KeycloakConfig
+from idp.mapping.okta import OktaAwsConfig, OktaSamlGroupsConfig
 from idp.saml.constants import AWS_SIGNIN_URL
 
 AlgorithmName = Literal["rsa-sha1", "rsa-sha256", "rsa-sha512"]
@@ -105,9 +109,33 @@ class AttributeSettings(_Strict):
 
 
 class MappingSettings(_Strict):
-    """Which mapping engine turns groups into Role values; exactly one key."""
+    """Which mapping engine turns groups into Role values; at most one key (explicit when none)."""
 
-    explicit: ExplicitMappingConfig | None = None
+    explicit: ExplicitMappingConfig | None = Field(
+        None, description="An explicit group → role table.")
+    okta_aws: OktaAwsConfig | None = Field(
+        None, description="Okta's AWS Account Federation app (group filter, role pattern).")
+    okta_saml_groups: OktaSamlGroupsConfig | None = Field(
+        None, description="Okta's generic SAML app with group attribute statements.")
+    entra: EntraAwsConfig | None = Field(
+        None, description="Entra ID AWS Single-Account Access (app roles).")
+    keycloak: KeycloakConfig | None = Field(
+        None, description="Keycloak client roles named as ARN pairs.")
+    google_workspace: GoogleWorkspaceConfig | None = Field(
+        None, description="Google Workspace custom attributes.")
+    jumpcloud: JumpCloudConfig | None = Field(
+        None, description="JumpCloud user and group attributes.")
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> MappingSettings:
+        chosen = self.chosen()
+        if len(chosen) > 1:
+            raise ValueError(f"choose one mapping engine, not {' and '.join(chosen)}")
+        return self
+
+    def chosen(self) -> list[str]:
+        """Return the names of the engines configured (at most one when valid)."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
 
 
 class IdpSettings(_Strict):

@@ -79,9 +79,12 @@ def _load_keys(files: KeyFiles, base_dir: Path) -> KeyPair:
 
 
 def build_engine(settings: IdpSettings) -> MappingEngine:
-    """Return the mapping engine the settings choose (the explicit table when none is set)."""
-    if settings.mapping.explicit is not None:
-        return ExplicitMapping(settings.mapping.explicit)
+    """Return the mapping engine the settings choose (an empty explicit table when none is)."""
+    from idp.mapping.lint import ENGINES
+
+    for name in settings.mapping.chosen():
+        config = getattr(settings.mapping, name)
+        return ENGINES[name][1](config)
     from idp.mapping.explicit import ExplicitMappingConfig
 
     return ExplicitMapping(ExplicitMappingConfig())
