@@ -80,6 +80,20 @@ class LoadedScenario:
         """Return every directory user an expectation applies to, in directory order."""
         return [u.name for u in self.directory.users() if self.expectation_for(u.name)]
 
+    def lint(self) -> list[str]:
+        """Return the mapping lint warnings for this scenario's IdP configuration and world."""
+        from idp.mapping.lint import lint
+
+        mapping = self.scenario.idp.mapping
+        chosen = mapping.chosen()
+        if not chosen:
+            return []
+        world = [*self.scenario.aws.provider_arns(), *self.scenario.aws.role_arns()]
+        warnings = lint(getattr(mapping, chosen[0]), chosen[0], self.directory,
+                        world or None, engine=self.provider.engine)
+        return [f"{w.code}: {w.message}" + (f" ({w.where})" if w.where else "")
+                for w in warnings]
+
     def line_of(self, *location: str | int) -> int | None:
         """Return the line of a location in the file (``"expect", "alice"``)."""
         return self.yaml.line_of(location)

@@ -72,6 +72,8 @@ def _print_failures(console: Console, result: ScenarioResult) -> None:
                         ("  ✗ ", "bold red"), (f"{user.user}", "bold"), f" [{check.kind}] ", problem
                     )
                 )
+    for warning in result.warnings:
+        console.print(Text.assemble(("  ⚠ lint ", "yellow"), warning))
     for finding in result.findings:
         console.print(Text.assemble(("  ! ", "bold yellow"), finding))
     if result.unexpected_users:
@@ -124,6 +126,7 @@ def to_json(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                 "users": [_user_json(u) for u in r.users],
                 "uncovered_users": list(r.unexpected_users),
                 "findings": list(r.findings),
+                "lint": list(r.warnings),
             }
             for r in results
         ],

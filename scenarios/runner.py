@@ -74,6 +74,8 @@ class ScenarioResult:
     unexpected_users: tuple[str, ...] = ()
     """Directory users no expectation covers (reported, not failed)."""
     findings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())
+    """Mapping lint: configurations that make a known mistake possible."""
 
     @property
     def passed(self) -> bool:
@@ -152,7 +154,8 @@ def run_scenario(
     unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
     findings = tuple(o.finding for r in results for o in r.outcomes if o.finding)
     return ScenarioResult(
-        loaded.name, str(loaded.path), exchanger.mode, tuple(results), unexpected, findings
+        loaded.name, str(loaded.path), exchanger.mode, tuple(results), unexpected, findings,
+        tuple(loaded.lint()),
     )
 
 
