@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from idp.directory import DirectoryConfig
+from idp.mapping.adfs import AdfsMappingConfig
 from idp.mapping.custom_attribute import GoogleWorkspaceConfig, JumpCloudConfig
 from idp.mapping.entra import EntraAwsConfig
 from idp.mapping.explicit import ExplicitMappingConfig
@@ -125,6 +126,8 @@ class MappingSettings(_Strict):
         None, description="Google Workspace custom attributes.")
     jumpcloud: JumpCloudConfig | None = Field(
         None, description="JumpCloud user and group attributes.")
+    adfs: AdfsMappingConfig | None = Field(
+        None, description="ADFS claim rules (as exported), evaluated with ADFS semantics.")
 
     @model_validator(mode="after")
     def _one_engine(self) -> MappingSettings:

@@ -78,10 +78,15 @@ def _load_keys(files: KeyFiles, base_dir: Path) -> KeyPair:
     return load_key_pair(base_dir / files.key, base_dir / files.cert, password=files.password)
 
 
-def build_engine(settings: IdpSettings) -> MappingEngine:
+def build_engine(settings: IdpSettings, *, base_dir: Path = Path(),
+                 directory: Directory | None = None) -> MappingEngine:
     """Return the mapping engine the settings choose (an empty explicit table when none is)."""
     from idp.mapping.lint import ENGINES
 
+    if settings.mapping.adfs is not None:
+        from idp.mapping.adfs import AdfsMapping
+
+        return AdfsMapping(settings.mapping.adfs, base_dir=base_dir, directory=directory)
     for name in settings.mapping.chosen():
         config = getattr(settings.mapping, name)
         return ENGINES[name][1](config)
@@ -104,7 +109,7 @@ class IdentityProvider:
         self.settings = settings
         self.directory = directory
         self.base_dir = base_dir
-        self.engine = engine or build_engine(settings)
+        self.engine = engine or build_engine(settings, base_dir=base_dir, directory=directory)
         self.current_key = _load_keys(settings.signing, base_dir)
         self.next_key = (
             _load_keys(settings.signing.next_key, base_dir) if settings.signing.next_key else None
@@ -175,7 +180,12 @@ class IdentityProvider:
     def _configured_attributes(self, user: User) -> list[SamlAttribute]:
         config = self.settings.attributes
         attributes: list[SamlAttribute] = []
-        if config.role_session_name is not None:
+        # An IdP engine that builds its own attributes (ADFS rules, Okta, Entra …) sends no
+        # RoleSessionName unless the admin configured one there; the default template applies
+        # to the explicit table only, or when set explicitly.
+        session_name_applies = (self.engine.name == "explicit"
+                                or "role_session_name" in config.model_fields_set)
+        if config.role_session_name is not None and session_name_applies:
             attributes.append(
                 SamlAttribute(
                     AwsAttribute.ROLE_SESSION_NAME, (render(config.role_session_name, user),)
@@ -199,6 +209,16 @@ class IdentityProvider:
             values = [templates] if isinstance(templates, str) else templates
             attributes.append(SamlAttribute(name, tuple(render(t, user) for t in values)))
         return attributes
+
+    def _name_id(self, user: User, mapping: MappingResult) -> tuple[str, str | None]:
+        """Return the NameID value and format: the claim rules' when ADFS issued one."""
+        if self.engine.name == "adfs":
+            from idp.mapping.adfs import issued_name_id
+
+            issued = issued_name_id(mapping)
+            if issued is not None:
+                return issued.value, issued.format
+        return self.name_id_for(user), None
 
     def name_id_for(self, user: User) -> str:
         """Return the NameID value for ``user`` as the settings say."""
@@ -230,15 +250,16 @@ class IdentityProvider:
         service_provider = self.service_provider(sp)
         mapping = self.map_user(user)
         attributes = mapping.attributes
+        name_id_value, name_id_short = self._name_id(user, mapping)
         if role_arn is not None:
             attributes = _only_role(attributes, role_arn, user.name)
         recipient = recipient or service_provider.acs
         name_id_format = NameIDFormat.from_short(
-            service_provider.name_id_format or self.settings.name_id.format
+            service_provider.name_id_format or name_id_short or self.settings.name_id.format
         )
         assertion_spec: AssertionSpec = aws_assertion_spec(
             issuer=self.settings.entity_id,
-            name_id=self.name_id_for(user),
+            name_id=name_id_value,
             name_id_format=name_id_format,
             attributes=attributes,
             now=now,
