@@ -28,6 +28,7 @@ from idp.directory import (
     User,
 )
 from idp.errors import IdpError, KeyLoadError
+from idp.mapping.adfs_parser import ClaimRuleSyntaxError
 from idp.provider import IdentityProvider
 from idp.templates import USER_FIELDS, TemplateError, render
 from idp.yamlfile import ConfigError, LoadedYaml, SchemaError, format_location, load_yaml, validate
@@ -112,6 +113,8 @@ def load_scenario(path: Path) -> LoadedScenario:
         provider = IdentityProvider(scenario.idp, directory, base_dir=checker.base_dir)
     except KeyLoadError as exc:
         raise checker.key_error(scenario.idp, exc) from None
+    except ClaimRuleSyntaxError as exc:
+        raise _claim_rule_error(loaded, path, exc) from None
     except IdpError as exc:
         raise checker.error(("idp",), exc.message) from None
     checker.mapping_table(scenario.idp)
@@ -343,3 +346,16 @@ def _check_roles(checker: _Checker, at: Loc, expectation: Expectation, declared:
 def _suggest(word: str, known: set[str] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _claim_rule_error(loaded: LoadedYaml, path: Path, exc: ClaimRuleSyntaxError) -> ConfigError:
+    """Point a syntax error in inline ADFS rules at its line in the scenario file."""
+    location = ("idp", "mapping", "adfs", "rules")
+    if not loaded.has(location):
+        return ConfigError(path, loaded.line_of(("idp", "mapping", "adfs")), exc.message)
+    key_line = loaded.line_of(location) or 1
+    text = loaded.at(location)
+    # A block scalar (rules: |) starts on the line after the key; a plain string on the key's.
+    first = key_line + 1 if isinstance(text, str) and "\n" in text else key_line
+    return ConfigError(path, first + exc.line - 1,
+                       f"idp.mapping.adfs.rules:{exc.line}:{exc.column}: {exc.reason}")
