@@ -18,6 +18,7 @@ from idp.mapping.entra import EntraAwsConfig
 from idp.mapping.explicit import ExplicitMappingConfig
 from idp.mapping.keycloak import KeycloakConfig
 from idp.mapping.okta import OktaAwsConfig, OktaSamlGroupsConfig
+from idp.web_settings import WebSettings
 from idp.saml.constants import AWS_SIGNIN_URL
 
 AlgorithmName = Literal["rsa-sha1", "rsa-sha256", "rsa-sha512"]
@@ -155,6 +156,8 @@ class IdpSettings(_Strict):
     assertion_lifetime: Annotated[int, Field(gt=0, le=86400)] = Field(
         300, description="Seconds until NotOnOrAfter."
     )
+    web: WebSettings | None = Field(
+        None, description="The web IdP (fedharness idp serve): SP trust, login pages, logout.")
     service_providers: dict[str, ServiceProviderSettings] = Field(
         default_factory=lambda: {"aws": ServiceProviderSettings()},
         description="Relying parties by name; 'aws' is AWS sign-in.",
