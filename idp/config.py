@@ -18,8 +18,8 @@ from idp.mapping.entra import EntraAwsConfig
 from idp.mapping.explicit import ExplicitMappingConfig
 from idp.mapping.keycloak import KeycloakConfig
 from idp.mapping.okta import OktaAwsConfig, OktaSamlGroupsConfig
-from idp.web_settings import WebSettings
 from idp.saml.constants import AWS_SIGNIN_URL
+from idp.web_settings import WebSettings
 
 AlgorithmName = Literal["rsa-sha1", "rsa-sha256", "rsa-sha512"]
 SignTargetName = Literal["assertion", "response", "both", "none"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from scenarios.cli_attack import attack
 from scenarios.cli_aws import aws
 from scenarios.cli_common import fail, reports_bad_input
 from scenarios.cli_idp_serve import serve as idp_serve
@@ -233,6 +234,7 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
 
 main.add_command(aws)
 main.add_command(sts)
+main.add_command(attack)
 idp.add_command(idp_serve)
 main.add_command(inspect_command)
 register_scenario_commands(main)

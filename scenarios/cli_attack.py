@@ -85,25 +85,23 @@ def attack() -> None:
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def attack_list(families: tuple[str, ...], output: str) -> None:
-    """List the catalogue: id, family, layout, what must refuse it and why."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """List the catalogue: id, family, what is signed, and what must refuse it (sources and
+    details with --format json)."""
     from sp_fixtures.attacks.catalogue import load_catalogue
 
     attacks = [a for a in load_catalogue() if not families or a.family.value in families]
     if output == "json":
         click.echo(json.dumps([_attack_json(a) for a in attacks], indent=2))
         return
-    table = Table("id", "family", "signed", "verifier", "strict STS", "sources", box=None)
+    width = max(len(a.id) for a in attacks) if attacks else 2
+    click.echo(f"{'id':<{width}}  {'family':<13}  {'signed':<9}  {'verifier':<21}  strict STS")
     for item in attacks:
         expect = item.expect
         sts = (f"{expect.aws_error} ({expect.sts_rule})" if expect.sts_rule
-               else f"accepts (refuse with {expect.requires})")
-        table.add_row(item.id, item.family.value, item.layout,
-                      expect.verifier.value if expect.verifier else "-", sts,
-                      "; ".join(item.sources[:2]))
-    Console(soft_wrap=False, width=200).print(table)
+               else f"accepts by default (refusal needs {expect.requires})")
+        verifier = expect.verifier.value if expect.verifier else "-"
+        click.echo(f"{item.id:<{width}}  {item.family.value:<13}  {item.layout:<9}  "
+                   f"{verifier:<21}  {sts}")
     click.echo(f"{len(attacks)} attacks")
 
 

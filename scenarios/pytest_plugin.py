@@ -25,6 +25,13 @@ from scenarios.pytest_items import (
     failing_on_user_errors,
     is_scenario_file,
 )
+from sp_fixtures.attacks.pytest_fixtures import (  # noqa: F401 - fixtures for users' tests
+    attack_canary,
+    attack_generator,
+    attack_runner,
+    catalogue_attack,
+    fedharness_attack_target,
+)
 from sp_fixtures.aws.sts import StrictSts
 
 

@@ -414,10 +414,18 @@ def check_recipient(sts: StrictSts, ex: Exchange) -> None:
 
 
 def check_audience(sts: StrictSts, ex: Exchange) -> None:
-    """AWS is among the Audiences (``https://signin.aws.amazon.com/saml`` or the URN)."""
+    """Every AudienceRestriction names AWS (``https://signin.aws.amazon.com/saml`` or the URN).
+
+    Each restriction must be met (SAML core §2.5.1.4): a second one naming only another SP
+    means the assertion is not for AWS, even if the first names it.
+    """
     conditions = ex.response.conditions
     audiences = conditions.audiences if conditions else ()
-    if not any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) or SIGNIN_URL.match(a) for a in audiences):
+    restrictions = conditions.audience_restrictions if conditions else ()
+    if not restrictions or not all(
+        any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) or SIGNIN_URL.match(a) for a in group)
+        for group in restrictions
+    ):
         raise e.InvalidIdentityToken(
             f"The SAML assertion's Audience {list(audiences)} does not include "
             f"{AWS_SIGNIN_URL} or {AWS_AUDIENCE_URN}"

@@ -1,0 +1,1 @@
+"""Tampered SAML responses: the attack catalogue, its generator and a runner aimed at SPs."""
