@@ -55,6 +55,9 @@ class WebServiceProvider(_Strict):
         None, description="Binding of the SLO URL; from metadata, else redirect.")
     relay_state: str | None = Field(
         None, description="RelayState sent with IdP-initiated sign-in (AWS: a console URL).")
+    post_to: str | None = Field(
+        None, description="Where the browser posts responses instead of the ACS (a local "
+                          "emulation of the SP); Recipient and Destination stay the ACS.")
 
 
 class WebSettings(_Strict):
@@ -93,6 +96,8 @@ class SpTrust:
     slo_url: str | None
     slo_binding: Literal["redirect", "post"]
     relay_state: str | None
+    post_to: str | None = None
+    """Where the browser posts responses when not to the ACS itself (the ACS stays Recipient)."""
 
 
 class WebSettingsError(IdpError):
@@ -148,6 +153,7 @@ def resolve_trust(idp: IdpSettings, web: WebSettings, base_dir: Path) -> dict[st
             slo_url=slo_url,
             slo_binding=slo_binding or "redirect",
             relay_state=extra.relay_state,
+            post_to=extra.post_to,
         )
     return trusts
 

@@ -12,6 +12,7 @@ import click
 from scenarios.cli_attack import attack
 from scenarios.cli_aws import aws
 from scenarios.cli_common import fail, reports_bad_input
+from scenarios.cli_demo import demo
 from scenarios.cli_idp_serve import serve as idp_serve
 from scenarios.cli_inspect import inspect_command
 from scenarios.cli_scenarios import register as register_scenario_commands
@@ -235,6 +236,7 @@ def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force:
 main.add_command(aws)
 main.add_command(sts)
 main.add_command(attack)
+main.add_command(demo)
 idp.add_command(idp_serve)
 main.add_command(inspect_command)
 register_scenario_commands(main)

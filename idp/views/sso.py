@@ -221,9 +221,15 @@ def sign_in(pending: PendingLogin, user_name: str, *, authn_instant: dt.datetime
         name_id.value, name_id.format, name_id.sp_name_qualifier, session_index))
     if preview:
         return preview_page(pending, issued)
-    return post_form(pending.acs, {"SAMLResponse": issued.saml_response,
-                                   "RelayState": pending.relay_state},
+    return post_form(post_target(pending), {"SAMLResponse": issued.saml_response,
+                                            "RelayState": pending.relay_state},
                      title=f"Signing in to {pending.sp}", button="Continue")
+
+
+def post_target(pending: PendingLogin) -> str:
+    """Return where the browser posts the response: the SP's ``post_to``, else the ACS."""
+    trust = state().trust.get(pending.sp)
+    return trust.post_to if trust is not None and trust.post_to else pending.acs
 
 
 def status_response(pending: PendingLogin, second_level: str, message: str) -> Response:
@@ -237,8 +243,9 @@ def status_response(pending: PendingLogin, second_level: str, message: str) -> R
     if top is not None:
         etree.SubElement(top, qname(NS.SAMLP, "StatusCode"), Value=second_level)
     sign_element(response, provider.signing_key)
-    return post_form(pending.acs, {"SAMLResponse": base64.b64encode(to_bytes(response)).decode(),
-                                   "RelayState": pending.relay_state},
+    encoded = base64.b64encode(to_bytes(response)).decode()
+    return post_form(post_target(pending), {"SAMLResponse": encoded,
+                                            "RelayState": pending.relay_state},
                      title=f"Returning to {pending.sp}", button="Continue")
 
 
@@ -293,6 +300,7 @@ def preview_page(pending: PendingLogin, issued: IssuedResponse) -> Response:
                   for a in issued.mapping.attributes]
     response = Response(render_template(
         "preview.html", pending=pending, issued=issued, attributes=attributes,
+        action=post_target(pending),
         lines=highlighted_lines(issued.xml),
         fields={"SAMLResponse": issued.saml_response, "RelayState": pending.relay_state}))
     response.headers["Cache-Control"] = "no-store"
