@@ -5,7 +5,8 @@ query string, an ``Action`` or ``X-Amz-Target`` header — is answered by
 :class:`~sp_fixtures.aws.sts.StrictSts` in AWS's XML, and malformed ones are refused with an
 ``ErrorResponse``, never a 500. Everything else — IAM, STS's other calls, S3, … — goes to moto,
 so users provision with boto3, the AWS CLI or Terraform. IAM's SAML-provider calls pass through
-too, but the layer keeps in a :class:`~sp_fixtures.aws.iam_view.ProviderExtras` what moto drops
+too, and :mod:`~sp_fixtures.aws.saml_provider_calls` keeps in a
+:class:`~sp_fixtures.aws.iam_view.ProviderExtras` what moto drops
 (``AssertionEncryptionMode``, private keys, tags; aws-sts-saml.md §5.1), keeps moto from erasing
 a provider's metadata on an update without one, and answers the tag calls moto lacks.
 
@@ -19,39 +20,48 @@ also reads the account from an endpoint path ``/_account/<12 digits>``:
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
 import logging
 import re
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from http import HTTPStatus
+from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from lxml import etree
-
-from idp.saml.xmlparse import UnsafeXmlError, parse_xml
 from sp_fixtures.aws.errors import StsError, ValidationError
-from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtra, ProviderExtras
+from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtras
+from sp_fixtures.aws.saml_provider_calls import (
+    IAM_NS,
+    PROVIDER_ACTIONS,
+    IamRefusal,
+    SamlProviderCalls,
+    private_key_id,
+)
 from sp_fixtures.aws.sts import StrictSts
 from sp_fixtures.aws.wire import (
     STS_NS,
     error_xml,
     from_query_params,
-    reply_root,
     success_xml,
+    xml_reply,
 )
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
+
+__all__ = [
+    "MAX_BODY",
+    "InternalFailure",
+    "RunningServer",
+    "StrictStsApp",
+    "WsgiApp",
+    "moto_app",
+    "private_key_id",
+    "serve_in_thread",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +72,6 @@ MAX_IAM_BODY = 32_000_000
 """IAM bodies are read up to this size (SAMLMetadataDocument may be 10,000,000 characters)."""
 STRICT_ACTION = "AssumeRoleWithSAML"
 STS_VERSION = "2011-06-15"
-IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 DEFAULT_MOTO_ACCOUNT = "123456789012"
 """The account moto uses when a request names none."""
 ACCOUNT_PATH = re.compile(r"/_account/(\d{12})(?=/|$)")
@@ -76,9 +85,6 @@ REQUIRED_PARAMETERS = {
     "SAMLAssertion": "SAMLAssertion",
 }
 """Required parameter → the name AWS's validation messages give it."""
-ENCRYPTION_MODES = ("Allowed", "Required")
-MAX_PRIVATE_KEYS = 2
-"""``GetSAMLProvider.PrivateKeyList`` holds at most two keys (aws-sts-saml.md §4)."""
 MALFORMED_QUERY = "The AWS query string is malformed or does not adhere to AWS standards"
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORM = "application/x-www-form-urlencoded"
@@ -131,64 +137,12 @@ class IncompleteSignature(StsError):
     sender_fault = True
 
 
-class IamRefusal(StsError):
-    """An IAM call the layer refuses itself, before moto sees it (texts unverified)."""
-
-    code = "InvalidInput"
-    status = 400
-    sender_fault = True
-
-
-class IamValidationError(IamRefusal):
-    """An IAM parameter breaks its constraints."""
-
-    code = "ValidationError"
-
-
-class NoSuchEntity(IamRefusal):
-    """The SAML provider does not exist."""
-
-    code = "NoSuchEntity"
-    status = 404
-
-
-class LimitExceeded(IamRefusal):
-    """The provider would hold more private keys than IAM allows."""
-
-    code = "LimitExceeded"
-    status = 409
-
-
 def moto_app() -> WsgiApp:
     """Return moto's own server application (all services)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     app: WsgiApp = DomainDispatcherApplication(create_backend_app)
     return app
-
-
-@dataclass(frozen=True)
-class MotoReply:
-    """A complete answer from moto, held back so the layer can read it first."""
-
-    status_line: str
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        """Tell whether moto answered 2xx."""
-        return self.status_line[:1] == "2"
-
-    def root(self, expected: str) -> etree._Element | None:
-        """Return the XML root when moto answered 2xx with ``<expected>`` (any namespace)."""
-        if not self.ok:
-            return None
-        try:
-            root = parse_xml(self.body)
-        except UnsafeXmlError:
-            return None
-        return root if etree.QName(root).localname == expected else None
 
 
 class StrictStsApp:
@@ -211,8 +165,7 @@ class StrictStsApp:
         if extras is None:
             extras = sts.iam.extras if isinstance(sts.iam, MotoIam) else ProviderExtras()
         self.extras = extras
-        self._providers_lock = threading.Lock()
-        self._key_added: dict[tuple[str, str], str] = {}
+        self.saml_provider_calls = SamlProviderCalls(sts, extras, self.fallback)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -238,218 +191,16 @@ class StrictStsApp:
         body = _read_body(environ, MAX_IAM_BODY if service == "iam" else MAX_BODY)
         if _names_strict_action(environ, body):
             answer = self.sts.answer_params(_strict_params(environ, body))
-            return _reply(
+            return xml_reply(
                 start_response, success_xml(answer, request_id=request_id), 200, request_id
             )
         params = _moto_params(environ, body)
         action = params.get("Action", "")
         if action == "AttachRolePolicy":
             _load_aws_managed_policy(environ, params.get("PolicyArn", ""))
-        if action in _PROVIDER_CALLS:
-            with self._providers_lock:
-                return _PROVIDER_CALLS[action](self, params, environ, start_response, request_id)
+        if action in PROVIDER_ACTIONS:
+            return self.saml_provider_calls(action, params, environ, start_response, request_id)
         return self.fallback(environ, start_response)
-
-    # --- IAM SAML-provider calls ------------------------------------------------------------
-
-    def _forward(self, environ: dict[str, Any]) -> MotoReply:
-        """Run a request through moto and hold its whole answer."""
-        chunks: list[bytes] = []
-        captured: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def capture(
-            status: str, headers: list[tuple[str, str]], exc_info: object = None
-        ) -> Callable[[bytes], None]:
-            captured.append((status, list(headers)))
-            return chunks.append
-
-        result = self.fallback(environ, capture)
-        try:
-            chunks.extend(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status_line, headers = captured[-1]
-        return MotoReply(status_line, headers, b"".join(chunks))
-
-    def _create_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        mode = _encryption_mode(params)
-        keys = (_private_key(params["AddPrivateKey"]),) if "AddPrivateKey" in params else ()
-        reply = self._forward(environ)
-        root = reply.root("CreateSAMLProviderResponse")
-        arn = _find_text(root, "SAMLProviderArn") if root is not None else None
-        if arn:  # moto overwrites a provider of the same name, so the extras are replaced too
-            self.extras.record(
-                arn, ProviderExtra(encryption_mode=mode, private_keys=keys, tags=_tags(params))
-            )
-            self._note_keys(arn, keys)
-        return _pass_on(start_response, reply)
-
-    def _update_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        arn = params.get("SAMLProviderArn", "")
-        if self.sts.iam.saml_provider(arn) is None:  # moto answers NoSuchEntity
-            return _pass_on(start_response, self._forward(environ))
-        current = self.extras.get(arn)
-        mode = _encryption_mode(params) or current.encryption_mode
-        keys = list(current.private_keys)
-        if "RemovePrivateKey" in params:
-            key_id = params["RemovePrivateKey"]
-            kept = [key for key in keys if private_key_id(key) != key_id]
-            if len(kept) == len(keys):
-                raise IamRefusal(f"The SAML provider has no private key with KeyId {key_id}")
-            keys = kept
-        if "AddPrivateKey" in params:
-            keys.append(_private_key(params["AddPrivateKey"]))
-            if len(keys) > MAX_PRIVATE_KEYS:
-                raise LimitExceeded(
-                    f"A SAML provider holds at most {MAX_PRIVATE_KEYS} private keys; "
-                    "remove one (RemovePrivateKey) in a separate request first"
-                )
-        if "SAMLMetadataDocument" not in params:
-            self._keep_metadata(arn, environ)
-        reply = self._forward(environ)
-        root = reply.root("UpdateSAMLProviderResponse")
-        updated = _find_text(root, "SAMLProviderArn") if root is not None else None
-        if updated:
-            self.extras.record(
-                updated, replace(current, encryption_mode=mode, private_keys=tuple(keys))
-            )
-            self._note_keys(updated, keys)
-        return _pass_on(start_response, reply)
-
-    def _keep_metadata(self, arn: str, environ: dict[str, Any]) -> None:
-        """Resend the current metadata: moto sets it to None when an update omits it."""
-        provider = self.sts.iam.saml_provider(arn)
-        if provider is None or not provider.metadata:
-            return
-        extra = "SAMLMetadataDocument=" + quote(provider.metadata, safe="")
-        body = environ["wsgi.input"].read()
-        if body.strip():
-            body += b"&" + extra.encode("ascii")
-        else:
-            query = environ.get("QUERY_STRING", "")
-            environ["QUERY_STRING"] = f"{query}&{extra}" if query else extra
-        environ["wsgi.input"] = BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-
-    def _delete_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        reply = self._forward(environ)
-        arn = params.get("SAMLProviderArn", "")
-        if reply.root("DeleteSAMLProviderResponse") is not None:
-            self.extras.forget(arn)
-            for key in [key for key in self._key_added if key[0] == arn]:
-                del self._key_added[key]
-        return _pass_on(start_response, reply)
-
-    def _get_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        """Add what moto leaves out: AssertionEncryptionMode, PrivateKeyList, Tags."""
-        reply = self._forward(environ)
-        root = reply.root("GetSAMLProviderResponse")
-        arn = params.get("SAMLProviderArn", "")
-        result = _find(root, "GetSAMLProviderResult") if root is not None else None
-        if root is None or result is None or arn not in self.extras:
-            return _pass_on(start_response, reply)
-        namespace = etree.QName(root).namespace
-        extra = self.extras.get(arn)
-        self._note_keys(arn, extra.private_keys)  # keys recorded elsewhere get a timestamp now
-        if extra.encryption_mode:
-            _child(result, namespace, "AssertionEncryptionMode", extra.encryption_mode)
-        if extra.private_keys:
-            listing = _child(result, namespace, "PrivateKeyList")
-            for key in extra.private_keys:
-                member = _child(listing, namespace, "member")
-                key_id = private_key_id(key)
-                _child(member, namespace, "KeyId", key_id)
-                _child(member, namespace, "Timestamp", self._key_added[(arn, key_id)])
-        if extra.tags:
-            _tag_members(_child(result, namespace, "Tags"), namespace, extra.tags)
-        body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        return _pass_on(start_response, MotoReply(reply.status_line, reply.headers, body))
-
-    def _tag_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        arn, extra = self._existing(params)
-        self.extras.record(arn, replace(extra, tags={**extra.tags, **_tags(params)}))
-        return _reply(start_response, _iam_xml("TagSAMLProvider", request_id), 200, request_id)
-
-    def _untag_provider(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        arn, extra = self._existing(params)
-        removed = set(_members(params, "TagKeys"))
-        tags = {key: value for key, value in extra.tags.items() if key not in removed}
-        self.extras.record(arn, replace(extra, tags=tags))
-        return _reply(start_response, _iam_xml("UntagSAMLProvider", request_id), 200, request_id)
-
-    def _list_provider_tags(
-        self,
-        params: Mapping[str, str],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-    ) -> Iterable[bytes]:
-        _, extra = self._existing(params)
-        payload = _iam_xml("ListSAMLProviderTags", request_id, tags=extra.tags)
-        return _reply(start_response, payload, 200, request_id)
-
-    def _existing(self, params: Mapping[str, str]) -> tuple[str, ProviderExtra]:
-        arn = params.get("SAMLProviderArn", "")
-        if self.sts.iam.saml_provider(arn) is None:
-            raise NoSuchEntity(f"The SAML provider {arn} does not exist")
-        return arn, self.extras.get(arn)
-
-    def _note_keys(self, arn: str, keys: Iterable[bytes]) -> None:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for key in keys:
-            self._key_added.setdefault((arn, private_key_id(key)), now)
-
-
-_ProviderCall = Callable[
-    [StrictStsApp, Mapping[str, str], dict[str, Any], Callable[..., Any], str], Iterable[bytes]
-]
-_PROVIDER_CALLS: dict[str, _ProviderCall] = {
-    "CreateSAMLProvider": StrictStsApp._create_provider,
-    "UpdateSAMLProvider": StrictStsApp._update_provider,
-    "DeleteSAMLProvider": StrictStsApp._delete_provider,
-    "GetSAMLProvider": StrictStsApp._get_provider,
-    "TagSAMLProvider": StrictStsApp._tag_provider,  # moto: NotImplementedError (HTTP 500)
-    "UntagSAMLProvider": StrictStsApp._untag_provider,
-    "ListSAMLProviderTags": StrictStsApp._list_provider_tags,
-}
 
 
 # --- reading a request ------------------------------------------------------------------------
@@ -617,115 +368,7 @@ def _moto_params(environ: Mapping[str, Any], body: bytes) -> dict[str, str]:
     return params
 
 
-# --- IAM parameters -------------------------------------------------------------------------
-
-
-def _encryption_mode(params: Mapping[str, str]) -> str | None:
-    mode = params.get("AssertionEncryptionMode")
-    if mode is not None and mode not in ENCRYPTION_MODES:
-        raise IamValidationError(
-            f"1 validation error detected: Value '{mode}' at 'assertionEncryptionMode' failed "
-            f"to satisfy constraint: Member must satisfy enum value set: [Allowed, Required]"
-        )
-    return mode
-
-
-def _private_key(pem: str) -> bytes:
-    data = pem.encode("utf-8")
-    try:
-        serialization.load_pem_private_key(data, password=None)
-    except (TypeError, ValueError, UnsupportedAlgorithm):
-        raise IamRefusal("AddPrivateKey is not an unencrypted PEM private key") from None
-    return data
-
-
-def private_key_id(pem: bytes) -> str:
-    """Return the KeyId this layer gives a provider's private key.
-
-    AWS's KeyIds are opaque (22–64 of ``[A-Z0-9]``); ours is the first 26 base32 characters
-    of the SHA-256 of the public key, so it is stable and computable from the key file.
-    """
-    key = serialization.load_pem_private_key(pem, password=None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b32encode(hashlib.sha256(der).digest()).decode("ascii")[:26]
-
-
-def _members(params: Mapping[str, str], name: str, field: str = "") -> list[str]:
-    """Return ``Name.member.N[.Field]`` values in N order."""
-    suffix = f".{field}" if field else ""
-    pattern = re.compile(rf"{re.escape(name)}\.member\.([0-9]{{1,6}}){re.escape(suffix)}")
-    found = sorted(
-        (int(m.group(1)), value) for key, value in params.items() if (m := pattern.fullmatch(key))
-    )
-    return [value for _, value in found]
-
-
-def _tags(params: Mapping[str, str]) -> dict[str, str]:
-    pattern = re.compile(r"Tags\.member\.([0-9]{1,6})\.Key")
-    indexes = sorted(int(m.group(1)) for key in params if (m := pattern.fullmatch(key)))
-    return {
-        params[f"Tags.member.{i}.Key"]: params.get(f"Tags.member.{i}.Value", "") for i in indexes
-    }
-
-
 # --- writing a reply ------------------------------------------------------------------------
-
-
-def _find(root: etree._Element, name: str) -> etree._Element | None:
-    return next((node for node in root.iter() if etree.QName(node).localname == name), None)
-
-
-def _find_text(root: etree._Element, name: str) -> str | None:
-    node = _find(root, name)
-    return (node.text or "").strip() if node is not None else None
-
-
-def _child(
-    parent: etree._Element, namespace: str | None, name: str, text: str | None = None
-) -> etree._Element:
-    node = etree.SubElement(parent, f"{{{namespace}}}{name}" if namespace else name)
-    if text is not None:
-        node.text = text
-    return node
-
-
-def _tag_members(parent: etree._Element, namespace: str | None, tags: Mapping[str, str]) -> None:
-    for key, value in tags.items():
-        member = _child(parent, namespace, "member")
-        _child(member, namespace, "Key", key)
-        _child(member, namespace, "Value", value)
-
-
-def _iam_xml(action: str, request_id: str, *, tags: Mapping[str, str] | None = None) -> bytes:
-    """Render IAM's answer to ``action`` (a ``…Result`` with tags only for a listing)."""
-    root = reply_root(f"{{{IAM_NS}}}{action}Response", IAM_NS)
-    if tags is not None:
-        result = _child(root, IAM_NS, f"{action}Result")
-        _tag_members(_child(result, IAM_NS, "Tags"), IAM_NS, tags)
-        _child(result, IAM_NS, "IsTruncated", "false")
-    _child(_child(root, IAM_NS, "ResponseMetadata"), IAM_NS, "RequestId", request_id)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def _reply(
-    start_response: Callable[..., Any],
-    payload: bytes,
-    status: int,
-    request_id: str,
-    *,
-    close: bool = False,
-) -> list[bytes]:
-    headers = [
-        ("Content-Type", "text/xml"),
-        ("Content-Length", str(len(payload))),
-        ("x-amzn-RequestId", request_id),
-    ]
-    if close:  # the body was left unread: the connection cannot carry another request
-        headers.append(("Connection", "close"))
-    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-    return [payload]
 
 
 def _reply_error(
@@ -737,13 +380,7 @@ def _reply_error(
     namespace = IAM_NS if isinstance(error, IamRefusal) else STS_NS
     payload = error_xml(error, request_id=request_id, namespace=namespace)
     close = not environ.get("fedharness.body_read")
-    return _reply(start_response, payload, error.status, request_id, close=close)
-
-
-def _pass_on(start_response: Callable[..., Any], reply: MotoReply) -> list[bytes]:
-    headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
-    start_response(reply.status_line, [*headers, ("Content-Length", str(len(reply.body)))])
-    return [reply.body]
+    return xml_reply(start_response, payload, error.status, request_id, close=close)
 
 
 # --- serving ------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qs
 
 from lxml import etree
@@ -92,3 +94,23 @@ def error_xml(error: StsError, *, request_id: str | None = None, namespace: str 
     _text(body, "Message", error.message)
     _text(root, "RequestId", request_id or str(uuid.uuid4()))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def xml_reply(
+    start_response: Callable[..., Any],
+    payload: bytes,
+    status: int,
+    request_id: str,
+    *,
+    close: bool = False,
+) -> list[bytes]:
+    """Answer with an XML ``payload`` and the request id header AWS sends."""
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("Content-Length", str(len(payload))),
+        ("x-amzn-RequestId", request_id),
+    ]
+    if close:  # the body was left unread: the connection cannot carry another request
+        headers.append(("Connection", "close"))
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [payload]
