@@ -48,6 +48,17 @@ def _family_names() -> list[str]:
     return [family.value for family in Family]
 
 
+def _check_families(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Validate --family lazily, so that loading the CLI does not load the catalogue."""
+    known = _family_names()
+    for value in values:
+        if value not in known:
+            raise click.BadParameter(f"{value!r} is not one of {', '.join(known)}")
+    return values
+
+
 config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
     help="IdP or scenario file (YAML); default: the built-in attack IdP.")
@@ -80,7 +91,7 @@ def attack() -> None:
 
 
 @attack.command("list")
-@click.option("--family", "families", multiple=True, type=click.Choice(_family_names()),
+@click.option("--family", "families", multiple=True, callback=_check_families,
               help="Only these families (repeatable).")
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
@@ -157,7 +168,7 @@ def attack_make(attack_id: str, config_path: Path, user_name: str, sp: str,
 @click.option("--accept-text", help="An accepted login's page contains this text.")
 @click.option("--accept-cookie", help="An accepted login sets this cookie.")
 @click.option("--only", "only", multiple=True, help="Only these attack ids (repeatable).")
-@click.option("--family", "families", multiple=True, type=click.Choice(_family_names()),
+@click.option("--family", "families", multiple=True, callback=_check_families,
               help="Only these families (repeatable).")
 @click.option("--relay-state", help="RelayState to post with each response.")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
