@@ -226,7 +226,30 @@ def _arn_glob(pattern: Pattern) -> re.Pattern[str]:
 
 def glob_match(pattern: Pattern, value: str, ignore_case: bool = False) -> bool:
     """Return whether ``value`` matches ``pattern`` with ``*`` and ``?`` wildcards."""
+    plain = _plain_prefix(pattern)
+    if plain is not None:
+        # Fast paths for the common shapes ("s3:GetObject", "s3:Get*"): managed policies list
+        # thousands of them, and compiling a regex for each costs more than the evaluation.
+        text, trailing_star = plain
+        if ignore_case:
+            text, value = text.casefold(), value.casefold()
+        return value.startswith(text) if trailing_star else value == text
     return _glob(pattern, ignore_case).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=8192)
+def _plain_prefix(pattern: Pattern) -> tuple[str, bool] | None:
+    """Return (text, ends with *) when ``pattern`` has no wildcard but an optional final ``*``."""
+    text = "".join(part for part, _ in pattern)
+    wild_chars = [i for i, (part, wild) in enumerate(pattern) if wild and any(
+        c in "*?" for c in part)]
+    if not wild_chars:
+        return text, False
+    if len(wild_chars) == 1 and wild_chars[0] == len(pattern) - 1:
+        last, _ = pattern[-1]
+        if last.endswith("*") and "*" not in last[:-1] and "?" not in last:
+            return text[:-1], True
+    return None
 
 
 def arn_match(pattern: Pattern, value: str) -> bool:
