@@ -24,12 +24,16 @@ def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError
+
     from idp.directory import DirectoryError
     from idp.errors import IdpError
     from idp.yamlfile import ConfigError
     from sp_fixtures.aws.account import AccountError
+    from sp_fixtures.aws.live_sts import LiveStsError
 
-    return (ConfigError, DirectoryError, IdpError, AccountError)
+    # BotoCoreError: an endpoint that cannot be reached, missing credentials for live mode …
+    return (ConfigError, DirectoryError, IdpError, AccountError, LiveStsError, BotoCoreError)
 
 
 def reports_bad_input(func: Callable[P, R]) -> Callable[P, R]:

@@ -39,3 +39,20 @@ def test_examples_all_pass() -> None:
     result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "examples")])
     assert result.exit_code == 0, result.stdout
     assert ", 0 failed" in result.stdout
+
+
+def test_unreachable_endpoints_are_one_line_errors(monkeypatch: object) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    scenario = str(ROOT / "scenarios" / "examples" / "single-account.yaml")
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    for mode in ("server", "live"):
+        result = CliRunner(env=env).invoke(
+            main, ["run", "--aws", mode, "--endpoint-url", url, scenario])
+        assert result.exit_code == 2, (mode, result.output)
+        assert "Could not connect to the endpoint URL" in result.stderr
+        assert "Traceback" not in result.output
