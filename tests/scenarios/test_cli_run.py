@@ -41,7 +41,7 @@ def test_examples_all_pass() -> None:
     assert ", 0 failed" in result.stdout
 
 
-def test_unreachable_endpoints_are_one_line_errors(monkeypatch: object) -> None:
+def test_unreachable_endpoints_are_one_line_errors() -> None:
     import socket
 
     with socket.socket() as sock:  # a loopback port nothing listens on
