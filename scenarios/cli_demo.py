@@ -6,6 +6,7 @@ Registered by ``scenarios.cli`` with ``main.add_command(demo)``; also runnable o
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -59,6 +60,9 @@ def demo(config_path: Path, port: int, signin_port: int, sts_port: int, adfs_por
     from scenarios.demo import start_demo
 
     try:
+        # One access-log line per request would bury the banner (provisioning alone makes a
+        # few dozen); errors still show.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         running = start_demo(
             config_path, port=port, signin_port=signin_port, sts_port=sts_port, adfs_port=adfs_port
         )
