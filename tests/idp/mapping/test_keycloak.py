@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from _pytest.mark import ParameterSet
 from pydantic import ValidationError
 
-from idp.directory import Directory, DirectoryConfig, User
-from idp.mapping.base import MappingInput, MappingResult
+from idp.directory import User
+from idp.mapping.base import MappingInput
 from idp.mapping.keycloak import KeycloakConfig, KeycloakMapping
-from idp.mapping.lint import ENGINES, role_value_problems
+from idp.mapping.lint import role_value_problems
 from idp.saml.constants import ATTRNAME_FORMAT_BASIC, ATTRNAME_FORMAT_URI, AwsAttribute
-from tests.conftest import DATA
+from tests.idp.mapping.matrix import matrix, run_case
 
 ROLE, SESSION_NAME = AwsAttribute.ROLE, AwsAttribute.ROLE_SESSION_NAME
 ADMIN = "arn:aws:iam::123456789012:role/Admin,arn:aws:iam::123456789012:saml-provider/keycloak"
-
-
-def matrix(file: str) -> list[ParameterSet]:
-    """Return one pytest param per case of a fixture-matrix file, named set/user."""
-    sets = yaml.safe_load((DATA / "mappings" / file).read_text(encoding="utf-8"))
-    return [
-        pytest.param(s, case, id=f"{s['name']}/{case['user']}") for s in sets for case in s["cases"]
-    ]
-
-
-def run_case(matrix_set: dict[str, Any], case: dict[str, Any]) -> MappingResult:
-    """Run a matrix case's engine for its directory user."""
-    config_model, engine_class = ENGINES[matrix_set["engine"]]
-    engine = engine_class(config_model.model_validate(matrix_set["config"]))
-    directory = Directory.from_config(
-        DirectoryConfig.model_validate(matrix_set["directory"]), Path()
-    )
-    user = case["user"]
-    return engine.map(
-        MappingInput(
-            directory.user(user), directory.groups_of(user), directory.direct_groups_of(user)
-        )
-    )
 
 
 def keycloak(**settings: Any) -> KeycloakMapping:
