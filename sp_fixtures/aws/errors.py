@@ -90,6 +90,56 @@ class IDPRejectedClaim(StsError):
     sender_fault = True
 
 
+# --- errors of the query protocol itself (sts serve) -------------------------------------
+
+
+class InternalFailure(StsError):
+    """An unexpected failure in the strict layer (never a traceback to the client)."""
+
+    code = "InternalFailure"
+    status = 500
+
+
+class RequestTooLarge(StsError):
+    """The request body is larger than any valid STS call."""
+
+    code = "ValidationError"
+    status = 400
+    sender_fault = True
+
+
+class InvalidQueryParameter(StsError):
+    """The query parameters are malformed: bad percent-encoding, not UTF-8, a duplicate, …"""
+
+    code = "InvalidQueryParameter"
+    status = 400
+    sender_fault = True
+
+
+class MissingAction(StsError):
+    """The request names no Action parameter."""
+
+    code = "MissingAction"
+    status = 400
+    sender_fault = True
+
+
+class InvalidAction(StsError):
+    """The Action parameter names no STS operation (action names are case-sensitive)."""
+
+    code = "InvalidAction"
+    status = 400
+    sender_fault = True
+
+
+class IncompleteSignature(StsError):
+    """The Authorization header has no credential scope at all."""
+
+    code = "IncompleteSignature"
+    status = 400
+    sender_fault = True
+
+
 NOT_AUTHORIZED = "Not authorized to perform sts:AssumeRoleWithSAML"
 SIGNATURE_INVALID = "Response signature invalid"
 ISSUER_NOT_PRESENT = (

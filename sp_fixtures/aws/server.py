@@ -31,7 +31,16 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from sp_fixtures.aws.errors import StsError, ValidationError
+from sp_fixtures.aws.errors import (
+    IncompleteSignature,
+    InternalFailure,
+    InvalidAction,
+    InvalidQueryParameter,
+    MissingAction,
+    RequestTooLarge,
+    StsError,
+    ValidationError,
+)
 from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtras
 from sp_fixtures.aws.saml_provider_calls import (
     IAM_NS,
@@ -88,53 +97,6 @@ REQUIRED_PARAMETERS = {
 MALFORMED_QUERY = "The AWS query string is malformed or does not adhere to AWS standards"
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORM = "application/x-www-form-urlencoded"
-
-
-class InternalFailure(StsError):
-    """An unexpected failure in the strict layer (never a traceback to the client)."""
-
-    code = "InternalFailure"
-    status = 500
-
-
-class RequestTooLarge(StsError):
-    """The request body is larger than any valid STS call."""
-
-    code = "ValidationError"
-    status = 400
-    sender_fault = True
-
-
-class InvalidQueryParameter(StsError):
-    """The query parameters are malformed: bad percent-encoding, not UTF-8, a duplicate, …"""
-
-    code = "InvalidQueryParameter"
-    status = 400
-    sender_fault = True
-
-
-class MissingAction(StsError):
-    """The request names no Action parameter."""
-
-    code = "MissingAction"
-    status = 400
-    sender_fault = True
-
-
-class InvalidAction(StsError):
-    """The Action parameter names no STS operation (action names are case-sensitive)."""
-
-    code = "InvalidAction"
-    status = 400
-    sender_fault = True
-
-
-class IncompleteSignature(StsError):
-    """The Authorization header has no credential scope at all."""
-
-    code = "IncompleteSignature"
-    status = 400
-    sender_fault = True
 
 
 def moto_app() -> WsgiApp:
