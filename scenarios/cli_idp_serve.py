@@ -118,10 +118,6 @@ def _serve_gunicorn(app: Any, listener: socket.socket, workers: int) -> None:
         "graceful_timeout": 5,
         "keepalive": 2,
         "limit_request_line": 8190,  # Redirect-binding URLs with long RelayStates
-        # lxml interns every unique ID that xmlsec registers in a dictionary shared by the
-        # whole process (about 60 bytes per signed response, never freed): recycle workers.
-        "max_requests": 100_000,  # bounds the growth near 6 MiB per worker
-        "max_requests_jitter": 10_000,
         "loglevel": "warning",
         "accesslog": None,
     }

@@ -29,6 +29,8 @@ from idp.saml.constants import (
 )
 
 XS_STRING = "xs:string"
+_ATTRIBUTE_VALUE = qname(NS.SAML, "AttributeValue")
+_XSI_TYPE = qname(NS.XSI, "type")
 
 
 def new_id() -> str:
@@ -40,8 +42,9 @@ def saml_time(moment: dt.datetime) -> str:
     """Format a timezone-aware datetime as SAML's UTC ``xs:dateTime`` with milliseconds."""
     if moment.tzinfo is None:
         raise ValueError("SAML times must be timezone-aware")
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = moment if moment.tzinfo is dt.UTC else moment.astimezone(dt.UTC)
+    # isoformat gives "YYYY-MM-DDTHH:MM:SS.mmm+00:00"; SAML writes the zone as "Z".
+    return utc.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 @dataclass(frozen=True)
@@ -190,10 +193,11 @@ def aws_assertion_spec(
 def _sub(
     parent: etree._Element, ns: NS, local: str, text: str | None = None, **attrs: str | None
 ) -> etree._Element:
-    element = etree.SubElement(parent, qname(ns, local))
-    for key, value in attrs.items():
-        if value is not None:
-            element.set(key, value)
+    element = etree.SubElement(
+        parent,
+        qname(ns, local),
+        {key: value for key, value in attrs.items() if value is not None},
+    )
     if text is not None:
         element.text = text
     return element
@@ -286,10 +290,9 @@ def _add_attribute(statement: etree._Element, attribute: SamlAttribute) -> None:
         NameFormat=attribute.name_format,
         FriendlyName=attribute.friendly_name,
     )
+    value_attributes = {} if attribute.value_type is None else {_XSI_TYPE: attribute.value_type}
     for value in attribute.values:
-        value_element = _sub(element, NS.SAML, "AttributeValue", value)
-        if attribute.value_type is not None:
-            value_element.set(qname(NS.XSI, "type"), attribute.value_type)
+        etree.SubElement(element, _ATTRIBUTE_VALUE, value_attributes).text = value
 
 
 def build_response(spec: ResponseSpec, *assertions: etree._Element) -> etree._Element:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import pytest
 import xmlsec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from signxml import XMLVerifier
 from signxml.verifier import SignatureConfiguration
@@ -14,6 +17,7 @@ from idp.errors import SigningError
 from idp.saml.builder import (
     ResponseSpec,
     RolePair,
+    SamlAttribute,
     aws_assertion_spec,
     aws_attributes,
     build_assertion,
@@ -191,3 +195,148 @@ def test_signxml_refuses_another_pinned_certificate(
     (assertion,) = etree.fromstring(document).xpath("saml:Assertion", namespaces=NSMAP)
     with pytest.raises(Exception, match="(?i)signature|certificate"):
         XMLVerifier().verify(etree.tostring(assertion), x509_cert=idp_next_key.cert_pem.decode())
+
+
+# --- byte-identical to xmlsec's own template signing --------------------------------------------
+#
+# sign_element takes the digest with lxml's exclusive C14N and has xmlsec sign the canonical
+# SignedInfo. RSA PKCS#1 v1.5 is deterministic, so the reference below (xmlsec.SignatureContext.
+# sign on the same template, resolving the #ID itself) must write exactly the same bytes.
+
+
+def xmlsec_template_sign(
+    element: etree._Element, key: KeyPair, algorithm: SignatureAlgorithm, digest: DigestAlgorithm
+) -> None:
+    transforms = {
+        SignatureAlgorithm.RSA_SHA1: xmlsec.constants.TransformRsaSha1,
+        SignatureAlgorithm.RSA_SHA256: xmlsec.constants.TransformRsaSha256,
+        SignatureAlgorithm.RSA_SHA512: xmlsec.constants.TransformRsaSha512,
+        DigestAlgorithm.SHA1: xmlsec.constants.TransformSha1,
+        DigestAlgorithm.SHA256: xmlsec.constants.TransformSha256,
+        DigestAlgorithm.SHA512: xmlsec.constants.TransformSha512,
+    }
+    signature = xmlsec.template.create(
+        element, xmlsec.constants.TransformExclC14N, transforms[algorithm], ns="ds"
+    )
+    issuer = element.find("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer")
+    if issuer is not None:
+        issuer.addnext(signature)
+    else:
+        element.insert(0, signature)
+    reference = xmlsec.template.add_reference(
+        signature, transforms[digest], uri="#" + element.get("ID", "")
+    )
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    xmlsec.tree.add_ids(element, ["ID"])
+    context = xmlsec.SignatureContext()
+    context.key = xmlsec.Key.from_memory(key.key_pem, xmlsec.constants.KeyDataFormatPem)
+    context.sign(signature)
+    key_info = etree.SubElement(signature, "{http://www.w3.org/2000/09/xmldsig#}KeyInfo")
+    x509_data = etree.SubElement(key_info, "{http://www.w3.org/2000/09/xmldsig#}X509Data")
+    etree.SubElement(
+        x509_data, "{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
+    ).text = key.cert_base64
+
+
+def both_ways(
+    response: etree._Element,
+    key: KeyPair,
+    target: SignTarget,
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm,
+) -> tuple[bytes, bytes]:
+    reference = copy.deepcopy(response)
+    for element in _targets(reference, target):
+        xmlsec_template_sign(element, key, algorithm, digest)
+    ours = sign_response(
+        response, SigningConfig(key=key, target=target, algorithm=algorithm, digest=digest)
+    )
+    return to_bytes(ours), to_bytes(reference)
+
+
+def _targets(response: etree._Element, target: SignTarget) -> list[etree._Element]:
+    found = response.xpath("saml:Assertion", namespaces=NSMAP) if target.assertion else []
+    return [*found, *([response] if target.response else [])]
+
+
+@pytest.mark.parametrize(
+    "target", [SignTarget.ASSERTION, SignTarget.RESPONSE, SignTarget.BOTH], ids=lambda t: t.value
+)
+@pytest.mark.parametrize(
+    ("algorithm", "digest"),
+    [
+        (SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA256),
+        (SignatureAlgorithm.RSA_SHA1, DigestAlgorithm.SHA1),
+        (SignatureAlgorithm.RSA_SHA512, DigestAlgorithm.SHA512),
+        (SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA512),
+    ],
+    ids=["sha256", "sha1", "sha512", "rsa-sha256+sha512-digest"],
+)
+def test_same_bytes_as_xmlsec_template_signing(
+    now: dt.datetime,
+    idp_key: KeyPair,
+    target: SignTarget,
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm,
+) -> None:
+    ours, reference = both_ways(make_response(now), idp_key, target, algorithm, digest)
+    assert b"<ds:SignatureValue>" in ours
+    assert ours == reference
+
+
+def test_same_bytes_when_the_tree_holds_comments_and_odd_namespaces(
+    now: dt.datetime, idp_key: KeyPair
+) -> None:
+    # A comment inside the NameID is the classic truncation trick; a same-document reference
+    # leaves comments out of the digest, in both implementations. An extension element with a
+    # default namespace and an unused prefix checks exclusive c14n's namespace handling.
+    response = make_response(now)
+    (name_id,) = response.xpath("saml:Assertion/saml:Subject/saml:NameID", namespaces=NSMAP)
+    name_id.text = "alice@corp.example"
+    name_id.append(etree.Comment("injected"))
+    name_id[-1].tail = ".evil.example"
+    extension = etree.SubElement(
+        response, "{urn:example:ext}Ext", nsmap={None: "urn:example:ext", "u": "urn:unused"}
+    )
+    extension.text = "x"
+    ours, reference = both_ways(
+        response, idp_key, SignTarget.BOTH, SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA256
+    )
+    assert b"<!--injected-->" in ours
+    assert ours == reference
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(
+        st.text(
+            alphabet=st.characters(
+                blacklist_categories=("Cs",),
+                blacklist_characters="\x00\ufffe\uffff",
+                min_codepoint=0x09,
+            ).filter(lambda c: c in "\t\n\r" or ord(c) >= 0x20),
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_same_bytes_for_any_attribute_values(
+    now: dt.datetime, idp_key: KeyPair, values: list[str]
+) -> None:
+    attributes = (SamlAttribute("urn:example:any", tuple(values)),)
+    assertion = build_assertion(
+        aws_assertion_spec(issuer=ISSUER, name_id="alice", attributes=attributes, now=now)
+    )
+    response = build_response(ResponseSpec(issuer=ISSUER, issue_instant=now), assertion)
+    ours, reference = both_ways(
+        response,
+        idp_key,
+        SignTarget.ASSERTION,
+        SignatureAlgorithm.RSA_SHA256,
+        DigestAlgorithm.SHA256,
+    )
+    assert ours == reference
