@@ -53,29 +53,40 @@ def _print_table(console: Console, result: ScenarioResult) -> None:
         expand=False,
     )
     table.add_column("user", style="bold")
-    table.add_column("expect", style="dim")
+    # Which entry under `expect:` applied: the user's own, a group:NAME or a glob.
+    table.add_column("expectation", style="dim")
     table.add_column("roles assumed", overflow="fold")
     table.add_column("verdict")
     for user in result.users:
         verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
         assumed = ", ".join(_short(r) for r in user.assumed) or "-"
-        table.add_row(user.user, user.expect_key, assumed, verdict)
+        table.add_row(user.user, f"expect.{user.expect_key}", assumed, verdict)
     console.print(table)
+
+
+def _print_marked(console: Console, mark: Text, message: Text) -> None:
+    """Print ``  mark message`` with wrapped lines of the message aligned under its start."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=3, justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(mark, message)
+    console.print(grid)
 
 
 def _print_failures(console: Console, result: ScenarioResult) -> None:
     for user in result.users:
         for check in user.failures:
             for problem in check.message.split("\n"):
-                console.print(
-                    Text.assemble(
-                        ("  ✗ ", "bold red"), (f"{user.user}", "bold"), f" [{check.kind}] ", problem
-                    )
+                _print_marked(
+                    console,
+                    Text("✗", style="bold red"),
+                    Text.assemble((user.user, "bold"), f" [{check.kind}] ", problem),
                 )
     for warning in result.warnings:
-        console.print(Text.assemble(("  ⚠ lint ", "yellow"), warning))
+        lint = Text.assemble(("lint ", "yellow"), warning)
+        _print_marked(console, Text("⚠", style="yellow"), lint)
     for finding in result.findings:
-        console.print(Text.assemble(("  ! ", "bold yellow"), finding))
+        _print_marked(console, Text("!", style="bold yellow"), Text(finding))
     if result.unexpected_users:
         shown = ", ".join(result.unexpected_users[:20])
         more = len(result.unexpected_users) - 20

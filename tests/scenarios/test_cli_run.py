@@ -56,3 +56,17 @@ def test_unreachable_endpoints_are_one_line_errors() -> None:
         assert result.exit_code == 2, (mode, result.output)
         assert "Could not connect to the endpoint URL" in result.stderr
         assert "Traceback" not in result.output
+
+
+def test_terminal_report_names_the_expectation_and_indents_wrapped_failures() -> None:
+    many_groups = ROOT / "scenarios" / "examples" / "many-groups.yaml"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["run", str(many_groups)])
+    assert result.exit_code == 0, result.stdout
+    assert "expect.group:contractors" in result.stdout  # a group entry, not the user's own
+    failing = ROOT / "scenarios" / "failing" / "admin-leak.yaml"
+    bad = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["run", str(failing)])
+    lines = bad.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "missing role" in line)
+    assert lines[start].startswith("  ✗ bob [roles] missing role")
+    continued = lines[start + 1 : start + 3]
+    assert continued and all(line.startswith("    ") and line.strip() for line in continued)
