@@ -157,3 +157,7 @@ DURATION_EXCEEDS_MAX = (
     "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 )
 PROVIDER_MISSING = "Specified provider doesn't exist."
+IDP_REJECTED_CLAIM = (
+    "The identity provider (IdP) reported that authentication failed. "
+    "This might be because the claim is invalid."
+)

@@ -14,9 +14,12 @@ import datetime as dt
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import botocore.loaders
 
 from idp.saml.constants import AWS_AUDIENCE_URN, AWS_SIGNIN_URL, BEARER, PRINCIPAL_TAG_PREFIX
 from idp.saml.constants import AwsAttribute as Attr
@@ -53,17 +56,42 @@ MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
 #: Budget used to estimate PackedPolicySize (AWS does not publish its packing; unverified).
 PACKED_BUDGET = 2048
 
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})$")
-PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):saml-provider/([\w.+=,@-]{1,128})$")
-POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\x21-\x7e]+$")
-SESSION_NAME = re.compile(r"^[a-zA-Z_0-9+=,.@-]{2,64}$")
-TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
-POLICY_CHARS = re.compile(r"^[\u0009\u000a\u000d\u0020-\u00ff]+$")
+# Patterns are applied with fullmatch: "$" would also match before a final newline.
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})")
+PROVIDER_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):saml-provider/([\w.+=,@-]{1,128})")
+POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\x21-\x7e]+")
+SESSION_NAME = re.compile(r"[a-zA-Z_0-9+=,.@-]{2,64}", re.ASCII)
+POLICY_CHARS = re.compile(r"[\u0009\u000a\u000d\u0020-\u00ff]+")
+INTEGER = re.compile(r"[0-9]+")
 #: AWS sign-in endpoints: global, regional, and the ``/acs/<provider id>`` form for encryption.
 SIGNIN_URL = re.compile(
-    r"^https://(?:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d+)\.)?signin\.aws\.amazon\.com/saml"
-    r"(?:/acs/(?P<acs>[A-Za-z0-9]+))?$"
+    r"https://(?:(?P<region>[a-z0-9-]+)\.)?signin\.aws\.amazon\.com/saml"
+    r"(?:/acs/(?P<acs>[A-Za-z0-9-]+))?"
 )
+#: Characters a session tag key may hold besides letters, separators and numbers (API pattern
+#: ``[\p{L}\p{Z}\p{N}_.:/=+\-@]+``).
+TAG_KEY_PUNCTUATION = frozenset("_.:/=+-@")
+#: Prefix of the roles IAM Identity Center manages; AssumeRoleWithSAML does not work on them.
+IDENTITY_CENTER_ROLE_PREFIX = "AWSReservedSSO_"
+
+
+@functools.cache
+def signin_regions() -> frozenset[str]:
+    """Return the region codes of the ``aws`` partition, whose sign-in is signin.aws.amazon.com.
+
+    Taken from botocore's endpoint data (the list the SDKs ship with); other partitions sign in
+    on other domains (amazonaws-us-gov.com, amazonaws.cn).
+    """
+    endpoints = botocore.loaders.Loader().load_data("endpoints")
+    (aws,) = (p for p in endpoints["partitions"] if p["partition"] == "aws")
+    return frozenset(aws["regions"])
+
+
+def valid_tag_key(key: str) -> bool:
+    """Return whether ``key`` is 1–128 letters, separators, numbers or ``_.:/=+-@``."""
+    return 1 <= len(key) <= MAX_TAG_KEY and all(
+        unicodedata.category(ch)[0] in "LZN" or ch in TAG_KEY_PUNCTUATION for ch in key
+    )
 
 
 @dataclass
@@ -156,14 +184,14 @@ def check_assertion_length(sts: StrictSts, ex: Exchange) -> None:
 def check_role_arn(sts: StrictSts, ex: Exchange) -> None:
     """RoleArn is 20–2048 characters and a role ARN ("Request ARN is invalid" otherwise)."""
     _arn_length("roleArn", ex.request.RoleArn)
-    if not ROLE_ARN.match(ex.request.RoleArn):
+    if not ROLE_ARN.fullmatch(ex.request.RoleArn):
         raise e.ValidationError("Request ARN is invalid")
 
 
 def check_principal_arn(sts: StrictSts, ex: Exchange) -> None:
     """PrincipalArn is 20–2048 characters and a SAML provider ARN."""
     _arn_length("principalArn", ex.request.PrincipalArn)
-    match = PROVIDER_ARN.match(ex.request.PrincipalArn)
+    match = PROVIDER_ARN.fullmatch(ex.request.PrincipalArn)
     if not match:
         raise e.ValidationError("Principal ARN is invalid")
     ex.provider_account, ex.provider_name = match.group(1), match.group(2)
@@ -186,12 +214,15 @@ def check_duration_range(sts: StrictSts, ex: Exchange) -> None:
 
 
 def check_session_policy(sts: StrictSts, ex: Exchange) -> None:
-    """Policy is 1–2048 allowed characters and a valid policy; at most 10 PolicyArns."""
+    """Policy is 1–2048 allowed characters and a valid policy; at most 10 PolicyArns, each in
+    the role's account or AWS-managed (the error for another account is unverified)."""
     policy = ex.request.Policy
     if policy is not None:
-        if not 1 <= len(policy) <= MAX_SESSION_POLICY_CHARS:
+        if not policy:
+            raise _validation("policy", "***", "Member must have length greater than or equal to 1")
+        if len(policy) > MAX_SESSION_POLICY_CHARS:
             raise _validation("policy", "***", "Member must have length less than or equal to 2048")
-        if not POLICY_CHARS.match(policy):
+        if not POLICY_CHARS.fullmatch(policy):
             raise _validation(
                 "policy",
                 "***",
@@ -204,9 +235,16 @@ def check_session_policy(sts: StrictSts, ex: Exchange) -> None:
             raise e.MalformedPolicyDocument(f"Policy document is malformed: {exc}") from None
     if len(ex.request.PolicyArns) > MAX_POLICY_ARNS:
         raise _validation("policyArns", "***", "Member must have length less than or equal to 10")
+    role = ROLE_ARN.fullmatch(ex.request.RoleArn)
+    role_account = role.group(1) if role else None
     for arn in ex.request.PolicyArns:
-        if not POLICY_ARN.match(arn):
+        policy_arn = POLICY_ARN.fullmatch(arn)
+        if not policy_arn:
             raise e.ValidationError(f"Invalid ARN {arn!r} in PolicyArns")
+        if policy_arn.group(1) not in ("aws", role_account):
+            raise e.ValidationError(
+                f"Policy {arn!r} in PolicyArns is not in the role's account {role_account}"
+            )
 
 
 # --- provider and response rules ------------------------------------------------------------
@@ -238,6 +276,10 @@ def check_signature(sts: StrictSts, ex: Exchange) -> None:
     try:
         ex.verified = verify_response(ex.document, trusted)
     except VerificationError as exc:
+        if exc.code == "status_not_success":
+            # A Response whose StatusCode is not Success is the IdP saying authentication
+            # failed: the meaning AWS's API model gives IDPRejectedClaim (code inferred).
+            raise e.IDPRejectedClaim(e.IDP_REJECTED_CLAIM, detail=exc.message) from None
         if exc.code == "issuer_mismatch":  # the verifier checks it once the signature holds
             raise e.InvalidIdentityToken(
                 e.ISSUER_NOT_PRESENT, rule="saml.issuer", detail=exc.message
@@ -296,9 +338,11 @@ def check_subject_confirmation(sts: StrictSts, ex: Exchange) -> None:
 
 
 def check_recipient(sts: StrictSts, ex: Exchange) -> None:
-    """Recipient is an AWS sign-in endpoint; with encryption, the ``/saml/acs/<id>`` form."""
-    match = SIGNIN_URL.match(ex.recipient)
-    if match is None:
+    """Recipient is an AWS sign-in endpoint (global, or a real region's); with encryption, the
+    ``/saml/acs/<id>`` form."""
+    match = SIGNIN_URL.fullmatch(ex.recipient)
+    region = match.group("region") if match else None
+    if match is None or (region is not None and region not in signin_regions()):
         raise e.InvalidIdentityToken(f"Recipient {ex.recipient!r} is not an AWS sign-in endpoint")
     assert ex.provider is not None  # noqa: S101
     needs_acs = ex.response.encrypted or ex.provider.encryption_mode == "Required"
@@ -313,13 +357,14 @@ def check_audience(sts: StrictSts, ex: Exchange) -> None:
     """Every AudienceRestriction names AWS (``https://signin.aws.amazon.com/saml`` or the URN).
 
     Each restriction must be met (SAML core §2.5.1.4): a second one naming only another SP
-    means the assertion is not for AWS, even if the first names it.
+    means the assertion is not for AWS, even if the first names it. Those two values are the
+    only ones AWS documents as its audience; a regional sign-in URL is refused (unverified).
     """
     conditions = ex.response.conditions
     audiences = conditions.audiences if conditions else ()
     restrictions = conditions.audience_restrictions if conditions else ()
     if not restrictions or not all(
-        any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) or SIGNIN_URL.match(a) for a in group)
+        any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) for a in group)
         for group in restrictions
     ):
         raise e.InvalidIdentityToken(
@@ -397,12 +442,22 @@ def check_role_exists(sts: StrictSts, ex: Exchange) -> None:
         raise e.AccessDenied(e.NOT_AUTHORIZED)
 
 
+def check_not_identity_center_role(sts: StrictSts, ex: Exchange) -> None:
+    """The role is not one IAM Identity Center manages (``AWSReservedSSO_*``; code unverified)."""
+    assert ex.role is not None  # noqa: S101
+    if ex.role.name.startswith(IDENTITY_CENTER_ROLE_PREFIX):
+        raise e.AccessDenied(
+            e.NOT_AUTHORIZED,
+            detail="AssumeRoleWithSAML does not work on IAM Identity Center managed roles",
+        )
+
+
 def check_role_session_name(sts: StrictSts, ex: Exchange) -> None:
     """RoleSessionName is present, single-valued and matches [a-zA-Z_0-9+=,.@-]{2,64}."""
     values = ex.response.values(Attr.ROLE_SESSION_NAME)
     if not values:
         raise e.InvalidIdentityToken(e.SESSION_NAME_REQUIRED)
-    if len(values) != 1 or not SESSION_NAME.match(values[0]):
+    if len(values) != 1 or not SESSION_NAME.fullmatch(values[0]):
         raise e.InvalidIdentityToken(e.SESSION_NAME_PATTERN)
     ex.session_name = values[0]
 
@@ -414,7 +469,7 @@ def check_session_duration(sts: StrictSts, ex: Exchange) -> None:
     if values:
         if (
             len(values) != 1
-            or not values[0].isdigit()
+            or not INTEGER.fullmatch(values[0])
             or not (MIN_DURATION <= int(values[0]) <= MAX_DURATION)
         ):
             raise e.InvalidIdentityToken(
@@ -447,7 +502,7 @@ def check_session_tags(sts: StrictSts, ex: Exchange) -> None:
         key = attribute.name[len(PRINCIPAL_TAG_PREFIX) :]
         if len(attribute.values) != 1:
             raise e.InvalidIdentityToken(f"Session tag {key!r} must have exactly one value")
-        if not TAG_KEY.match(key) or key.lower().startswith("aws:"):
+        if not valid_tag_key(key) or key.lower().startswith("aws:"):
             raise e.InvalidIdentityToken(f"Session tag key {key!r} is invalid")
         if len(attribute.values[0]) > MAX_TAG_VALUE:
             raise e.InvalidIdentityToken(f"Session tag {key!r} value is longer than 256")
@@ -474,7 +529,7 @@ def check_source_identity(sts: StrictSts, ex: Exchange) -> None:
         return
     if (
         len(values) != 1
-        or not SESSION_NAME.match(values[0])
+        or not SESSION_NAME.fullmatch(values[0])
         or values[0].lower().startswith("aws:")
     ):
         raise e.InvalidIdentityToken(e.SOURCE_IDENTITY_PATTERN)
@@ -562,11 +617,13 @@ RULES: tuple[Rule, ...] = tuple(
         ("saml.name_id", check_name_id),
         ("saml.role_pair", check_role_pair),
         ("role.exists", check_role_exists),
+        ("role.not_identity_center", check_not_identity_center_role),
         ("saml.role_session_name", check_role_session_name),
         ("saml.session_duration", check_session_duration),
-        ("request.duration_max", check_duration_max),
-        ("saml.session_tags", check_session_tags),
+        # SourceIdentity, then tags, then DurationSeconds: the order aws-sts-saml.md §7 gives.
         ("saml.source_identity", check_source_identity),
+        ("saml.session_tags", check_session_tags),
+        ("request.duration_max", check_duration_max),
         ("session.packed_size", check_packed_size),
         ("role.trust_policy", check_trust_policy),
     )

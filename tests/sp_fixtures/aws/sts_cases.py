@@ -24,6 +24,8 @@ ADMIN = f"{A1}:role/Admin"
 CORP = f"{A1}:saml-provider/CorpIdP"
 SECURE = f"{A1}:saml-provider/Secure"
 REGIONAL = "https://eu-west-1.signin.aws.amazon.com/saml"
+SSO_ROLE = f"{A1}:role/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
+RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 ACS = "https://us-east-1.signin.aws.amazon.com/saml/acs/SAMLSP4SHN3UIS2D558H46"
 
 Attributes = tuple[SamlAttribute, ...]
@@ -82,6 +84,7 @@ class Forge:
         edit: Callable[[bytes], bytes] | None = None,
         at: dt.timedelta | None = None,
         acs: str | None = None,
+        response: dict[str, Any] | None = None,
         **assertion: Any,
     ) -> str:
         """Return a base64 SAMLResponse for ``user`` offering only ``role``'s pair."""
@@ -101,6 +104,7 @@ class Forge:
             now=self.now + (at or dt.timedelta()),
             recipient=acs,
             assertion_overrides={"attributes": kept, **assertion},
+            response_overrides=response,
         )
         xml = edit(issued.xml) if edit else issued.xml
         return base64.b64encode(xml).decode("ascii")
@@ -201,7 +205,32 @@ CASES: list[Case] = [
         lambda f: f.request(f.issue(provider=f.variant(sign_with="next"))),
         None,
     ),
+    Case(
+        "ok-tag-key-with-letters-separators-numbers",
+        lambda f: f.request(
+            f.issue(role=f"{A1}:role/Tagged", attributes=tags(**{"équipe 2\u3000x": "platform"})),
+            role=f"{A1}:role/Tagged",
+        ),
+        None,
+    ),
+    Case(
+        "ok-managed-policy-arns",
+        lambda f: f.request(
+            PolicyArns=[
+                {"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+                {"arn": f"{A1}:policy/Boundary"},
+            ]
+        ),
+        None,
+    ),
     # --- request parameters ------------------------------------------------------------------
+    Case(
+        "policy-arn-in-another-account",
+        lambda f: f.request(PolicyArns=[{"arn": "arn:aws:iam::999999999999:policy/Foreign"}]),
+        "ValidationError",
+        "request.session_policy",
+        "not in the role's account",
+    ),
     Case(
         "assertion-over-100000-chars",
         lambda f: f.request("A" * 100_001),
@@ -351,6 +380,31 @@ CASES: list[Case] = [
         "saml.recipient",
     ),
     Case(
+        "idp-answered-responder",
+        lambda f: f.request(f.issue(response={"status": RESPONDER})),
+        "IDPRejectedClaim",
+        "saml.signature",
+        "The identity provider (IdP) reported that authentication failed",
+    ),
+    Case(
+        "recipient-in-no-aws-region",
+        lambda f: f.request(f.issue(acs="https://zz-evil-9.signin.aws.amazon.com/saml")),
+        "InvalidIdentityToken",
+        "saml.recipient",
+    ),
+    Case(
+        "recipient-with-trailing-newline",
+        lambda f: f.request(f.issue(acs="https://signin.aws.amazon.com/saml\n")),
+        "InvalidIdentityToken",
+        "saml.recipient",
+    ),
+    Case(
+        "audience-only-a-regional-sign-in-url",
+        lambda f: f.request(f.issue(audiences=(REGIONAL,))),
+        "InvalidIdentityToken",
+        "saml.audience",
+    ),
+    Case(
         "audience-not-aws",
         lambda f: f.request(f.issue(audiences=("https://evil.example/",))),
         "InvalidIdentityToken",
@@ -412,6 +466,59 @@ CASES: list[Case] = [
         lambda f: f.request(f.issue(role=f"{A1}:role/Ghost"), role=f"{A1}:role/Ghost"),
         "AccessDenied",
         "role.exists",
+    ),
+    Case(
+        "identity-center-managed-role",
+        lambda f: f.request(f.issue(role=SSO_ROLE), role=SSO_ROLE),
+        "AccessDenied",
+        "role.not_identity_center",
+        "Not authorized to perform sts:AssumeRoleWithSAML",
+    ),
+    Case(
+        "role-session-name-with-trailing-newline",
+        lambda f: f.request(f.issue(attributes=put(AwsAttribute.ROLE_SESSION_NAME, "alice\n"))),
+        "InvalidIdentityToken",
+        "saml.role_session_name",
+        "RoleSessionName in AuthnResponse must match",
+    ),
+    Case(
+        "session-duration-in-superscript-digits",
+        lambda f: f.request(f.issue(attributes=put(AwsAttribute.SESSION_DURATION, "¹⁰⁰⁰"))),
+        "InvalidIdentityToken",
+        "saml.session_duration",
+    ),
+    Case(
+        "session-tag-key-with-a-tab",
+        lambda f: f.request(
+            f.issue(role=f"{A1}:role/Tagged", attributes=tags(**{"team\tx": "platform"})),
+            role=f"{A1}:role/Tagged",
+        ),
+        "InvalidIdentityToken",
+        "saml.session_tags",
+    ),
+    Case(
+        "source-identity-with-trailing-newline",
+        lambda f: f.request(
+            f.issue(
+                role=f"{A1}:role/Tagged", attributes=put(AwsAttribute.SOURCE_IDENTITY, "bob\n")
+            ),
+            role=f"{A1}:role/Tagged",
+        ),
+        "InvalidIdentityToken",
+        "saml.source_identity",
+        "Source Identity must match",
+    ),
+    Case(
+        "bad-source-identity-wins-over-duration-over-role-max",
+        lambda f: f.request(
+            f.issue(
+                role=f"{A1}:role/Tagged", attributes=put(AwsAttribute.SOURCE_IDENTITY, "aws:x")
+            ),
+            role=f"{A1}:role/Tagged",
+            DurationSeconds=7200,
+        ),
+        "InvalidIdentityToken",
+        "saml.source_identity",
     ),
     Case(
         "no-role-session-name",

@@ -120,7 +120,7 @@ def test_boto3_against_server_refuses(harness: Harness, case: Case) -> None:
     error = raised.value.response["Error"]
     _check_error(case, error["Code"], error["Message"])
     status = raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
-    assert status == (403 if case.code == "AccessDenied" else 400)
+    assert status == (403 if case.code in ("AccessDenied", "IDPRejectedClaim") else 400)
 
 
 def _aws_cli(
@@ -149,6 +149,8 @@ def _aws_cli(
     for key, option in (("DurationSeconds", "--duration-seconds"), ("Policy", "--policy")):
         if key in params:
             command += [option, str(params[key])]
+    if "PolicyArns" in params:
+        command += ["--policy-arns", *(f"arn={a['arn']}" for a in params["PolicyArns"])]
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
