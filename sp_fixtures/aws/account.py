@@ -10,10 +10,12 @@ records :class:`SamlProviderRecord` and :class:`RoleRecord`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import json
 import re
+import uuid as uuid_module
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, Protocol
@@ -28,6 +30,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -54,6 +57,9 @@ _TAG_TEXT = r"[\w\s.:/=+\-@]"
 PROVIDER_ARN = re.compile(r"arn:(aws[\w-]*):iam::(\d{12}):saml-provider/([\w.-]{1,128})")
 ROLE_ARN = re.compile(r"arn:(aws[\w-]*):iam::(\d{12}):role(/(?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})")
 _MANAGED_POLICY_ARN = r"^arn:aws[\w-]*:iam::(aws|\d{12}):policy/[\x21-\x7e]+$"
+PROVIDER_UUID_PATTERN = r"^[A-Z0-9]{22,64}$"
+"""A SAMLProviderUUID: 22–64 of ``A-Z0-9`` (``privateKeyIdType`` in the IAM service model,
+botocore 1.44.8, which GetSAMLProvider uses for ``SAMLProviderUUID``)."""
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -79,6 +85,23 @@ class InvalidMetadataError(AccountError):
     """A provider's metadata is not a SAML metadata document IAM would accept."""
 
     code: ClassVar[str] = "invalid_metadata"
+    iam_message: ClassVar[str] = "Could not parse metadata"
+    """What IAM's CreateSAMLProvider answers (InvalidInput; aws-sts-saml.md §3.2)."""
+
+
+class MetadataCertificateError(InvalidMetadataError):
+    """A signing certificate in the metadata is unreadable, not RSA, or under 1024 bits."""
+
+    code: ClassVar[str] = "invalid_metadata_certificate"
+    iam_message: ClassVar[str] = "Unable to parse metadata"
+    """IAM's text for this case per aws-sts-saml.md §3.2 (which of its two texts goes with
+    which cause is our choice: the reference lists both for bad XML, BOM and weak certs)."""
+
+
+class TooManyMetadataKeysError(InvalidMetadataError):
+    """The metadata lists more signing certificates than IAM keeps per provider (10)."""
+
+    code: ClassVar[str] = "too_many_metadata_keys"
 
 
 class AwsCallError(AccountError):
@@ -189,6 +212,30 @@ class EncryptionSpec(_Strict):
     )
 
 
+def new_provider_uuid() -> str:
+    """Return a fresh random SAMLProviderUUID: a uuid4 in base32, 26 of ``A-Z2-7``.
+
+    AWS's ids are opaque; this only has their form (:data:`PROVIDER_UUID_PATTERN`).
+    """
+    return base64.b32encode(uuid_module.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+def _check_provider_uuid(value: str) -> str:
+    if not re.fullmatch(PROVIDER_UUID_PATTERN, value):
+        raise ValueError(
+            f"{value!r} is not a SAMLProviderUUID: 22 to 64 capital letters A-Z and digits, "
+            "as IAM's GetSAMLProvider returns it"
+        )
+    return value
+
+
+ProviderUuid = Annotated[
+    str,
+    AfterValidator(_check_provider_uuid),
+    WithJsonSchema({"type": "string", "pattern": PROVIDER_UUID_PATTERN}),
+]
+
+
 class SamlProviderSpec(_Strict):
     """An IAM SAML identity provider."""
 
@@ -199,6 +246,13 @@ class SamlProviderSpec(_Strict):
     )
     encryption: EncryptionSpec | None = Field(None, description="Assertion encryption.")
     tags: Tags = Field(default_factory=dict)
+    uuid: ProviderUuid | None = Field(
+        None,
+        description="The provider's SAMLProviderUUID (22-64 of A-Z and 0-9), fixed so that an "
+        "IdP can post encrypted assertions to "
+        "https://<region>.signin.aws.amazon.com/saml/acs/<uuid> named in advance; default: a "
+        "random one. moto and sts serve only: live AWS assigns its own.",
+    )
 
 
 class TrustSpec(_Strict):
@@ -396,6 +450,32 @@ class AwsWorld(_Strict):
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
+    @model_validator(mode="after")
+    def _provider_uuids_unique(self) -> AwsWorld:
+        seen: dict[str, str] = {}
+        errors: list[InitErrorDetails] = []
+        for account_id, account in self.accounts.items():
+            for name, spec in account.saml_providers.items():
+                if spec.uuid is None:
+                    continue
+                first = seen.setdefault(spec.uuid, f"{account_id}/{name}")
+                if first != f"{account_id}/{name}":
+                    errors.append(
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "duplicate_provider_uuid",
+                                "SAML provider {first} already has uuid {uuid}; every provider's "
+                                "SAMLProviderUUID is unique",
+                                {"first": first, "uuid": spec.uuid},
+                            ),
+                            loc=("accounts", account_id, "saml_providers", name, "uuid"),
+                            input=spec.uuid,
+                        )
+                    )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
     def provider_arns(self) -> list[str]:
         """Return the ARN of every declared SAML provider."""
         return [
@@ -494,6 +574,10 @@ class SamlProviderRecord:
     private_keys: tuple[bytes, ...] = field(default=(), repr=False)
     """PEM keys that decrypt assertions; empty in live mode (AWS never returns them)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    uuid: str | None = None
+    """The ``SAMLProviderUUID``: with encryption the Recipient must be
+    ``https://<region>.signin.aws.amazon.com/saml/acs/<uuid>``. Always set under moto; None
+    only when live IAM returned none."""
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,22 @@ moto picks the account of a request from, in order: the ``MOTO_ACCOUNT_ID`` envi
 "Multi-account support"; ``moto/core/responses.py: get_current_account``).
 :func:`moto_iam_client` uses the header, set on each request by a botocore event hook of that one
 client: several accounts can be used side by side without touching the environment.
+:func:`moto_request_account` reads a server request's account the same way.
+
+AWS gives every SAML provider an id, ``SAMLProviderUUID`` (the ``<uuid>`` of the
+``/saml/acs/<uuid>`` Recipient encrypted assertions need); moto gives none, so it is kept in the
+extras too, and a provider the extras do not know gets one the first time it is read.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 import boto3
@@ -32,6 +39,7 @@ from .account import (
     MotoNotActiveError,
     RoleRecord,
     SamlProviderRecord,
+    new_provider_uuid,
 )
 
 __all__ = [
@@ -44,6 +52,8 @@ __all__ = [
     "moto_iam_client",
     "moto_iam_client_factory",
     "moto_is_active",
+    "moto_request_account",
+    "moto_saml_provider_names",
     "pin_moto_account",
 ]
 
@@ -51,6 +61,9 @@ IamClient: TypeAlias = Any
 """A boto3 IAM client (boto3 is untyped here)."""
 
 MOTO_ACCOUNT_HEADER = "x-moto-account-id"
+PROVIDER_UUID_HEADER = "x-fedharness-saml-provider-uuid"
+"""A CreateSAMLProvider request header (ours, not AWS's) that fixes the new provider's
+SAMLProviderUUID in ``sts serve``, so a scenario's ``uuid`` survives provisioning through it."""
 DEFAULT_REGION = "us-east-1"
 _MOTO_ACCESS_KEY = "AKIAFEDHARNESSMOTO00"
 
@@ -62,10 +75,13 @@ class ProviderExtra:
     encryption_mode: str | None = None
     private_keys: tuple[bytes, ...] = field(default=(), repr=False)
     tags: Mapping[str, str] = field(default_factory=dict)
+    uuid: str | None = None
+    """The SAMLProviderUUID; None until one is given (:meth:`ProviderExtras.ensure`)."""
 
 
 class ProviderExtras:
-    """Side table of provider ARN → encryption mode, private keys and tags (moto drops them)."""
+    """Side table of provider ARN → encryption mode, private keys, tags and SAMLProviderUUID
+    (moto drops or lacks them)."""
 
     def __init__(self) -> None:
         self._extras: dict[str, ProviderExtra] = {}
@@ -80,6 +96,24 @@ class ProviderExtras:
         """Return what is recorded for ``arn`` (nothing recorded: no encryption, no tags)."""
         with self._lock:
             return self._extras.get(arn, ProviderExtra())
+
+    def ensure(self, arn: str) -> ProviderExtra:
+        """Return what is recorded for ``arn``, giving it a SAMLProviderUUID if it has none.
+
+        For a provider created behind the extras' back (straight into moto): AWS gives every
+        provider an id, and it must not change between two reads.
+        """
+        with self._lock:
+            extra = self._extras.get(arn, ProviderExtra())
+            if extra.uuid is None:
+                extra = replace(extra, uuid=new_provider_uuid())
+                self._extras[arn] = extra
+            return extra
+
+    def uuid_owner(self, uuid: str) -> str | None:
+        """Return the ARN of the provider recorded with this SAMLProviderUUID, if any."""
+        with self._lock:
+            return next((arn for arn, extra in self._extras.items() if extra.uuid == uuid), None)
 
     def forget(self, arn: str) -> None:
         """Drop what is recorded for ``arn``."""
@@ -150,6 +184,52 @@ def pin_moto_account(client: Any, account_id: str) -> None:
     client.meta.events.register(f"request-created.{service}", add_header)
 
 
+_ACCESS_KEY = re.compile(r"AWS.*(?<![A-Z0-9])([A-Z0-9]{20})(?![A-Z0-9])[:/]")
+_REGION_IN_HOST = re.compile(r"\.([^.]+)\.amazonaws\.com")
+_REGION_IN_AGENT = re.compile(r"region/([a-z]{2}-[a-z]+-\d)")
+
+
+def moto_request_account(environ: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the (account id, partition) whose IAM backend moto's server uses for a request.
+
+    moto's order (``moto/core/responses.py``: ``get_current_account``,
+    ``get_region_from_url``): ``MOTO_ACCOUNT_ID``, the ``x-moto-account-id`` header, the
+    account owning the signing access key, else 123456789012; the region from the host, the
+    user agent, the credential scope, else us-east-1.
+    """
+    from moto.iam.models import get_account_id_from
+    from moto.utilities.utils import get_partition
+
+    authorization = str(environ.get("HTTP_AUTHORIZATION") or "")
+    header = environ.get("HTTP_" + MOTO_ACCOUNT_HEADER.upper().replace("-", "_"))
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        account_id = os.environ["MOTO_ACCOUNT_ID"]
+    elif header:
+        account_id = str(header)
+    else:
+        match = _ACCESS_KEY.search(authorization)
+        account_id = get_account_id_from(match.group(1) if match else "AKIAEXAMPLE")
+    host = str(environ.get("HTTP_HOST") or "")
+    in_host = _REGION_IN_HOST.search(f"{environ.get('wsgi.url_scheme', 'http')}://{host}")
+    in_agent = _REGION_IN_AGENT.search(str(environ.get("HTTP_USER_AGENT") or ""))
+    scope = authorization.split(",")[0].split("/")
+    if in_host:
+        region = in_host.group(1)
+    elif in_agent:
+        region = in_agent.group(1)
+    elif "AWS4" in authorization and len(scope) > 2:
+        region = scope[2]
+    else:
+        region = DEFAULT_REGION
+    return account_id, str(get_partition(region))
+
+
+def moto_saml_provider_names(account_id: str, partition: str = "aws") -> frozenset[str]:
+    """Return the names of the SAML providers moto holds in an account (none if unseen)."""
+    backend = _iam_backend(account_id, partition)
+    return frozenset(backend.saml_providers) if backend is not None else frozenset()
+
+
 def _iam_backend(account_id: str, partition: str) -> Any | None:
     """Return moto's IAM backend of an account, or None when moto has never seen the account."""
     from moto.iam.models import iam_backends
@@ -175,7 +255,7 @@ class MotoIam:
         provider = backend.saml_providers.get(name) if backend is not None else None
         if provider is None or provider.arn != arn:
             return None
-        extra = self.extras.get(arn)
+        extra = self.extras.ensure(arn)
         return SamlProviderRecord(
             arn=arn,
             name=name,
@@ -184,6 +264,7 @@ class MotoIam:
             encryption_mode=extra.encryption_mode,
             private_keys=extra.private_keys,
             tags=dict(extra.tags),
+            uuid=extra.uuid,
         )
 
     def role(self, arn: str) -> RoleRecord | None:
@@ -261,6 +342,7 @@ class LiveIam:
             metadata=found["SAMLMetadataDocument"],
             encryption_mode=found.get("AssertionEncryptionMode"),
             tags={tag["Key"]: tag["Value"] for tag in found.get("Tags", [])},
+            uuid=found.get("SAMLProviderUUID"),
         )
 
     def role(self, arn: str) -> RoleRecord | None:

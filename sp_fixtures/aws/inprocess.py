@@ -3,28 +3,42 @@
 Under moto's ``mock_aws`` a user's own code calls STS with boto3 as usual; inside
 :func:`strict_sts` that call is answered by :class:`~sp_fixtures.aws.sts.StrictSts` — AWS's
 checks, AWS's XML, hence botocore's own modelled exceptions — instead of moto's unchecked one.
-Every other call still goes to moto.
+Every other call still goes to moto, except that ``GetFederationToken`` and ``GetSessionToken``
+signed with credentials the hook obtained from AssumeRoleWithSAML are refused as AWS refuses
+them (aws-sts-saml.md §1.2), inside the block or after it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from io import BytesIO
 from typing import Any
 
+import botocore
 import botocore.handlers
 import botocore.parsers
 from botocore.awsrequest import AWSResponse
 from botocore.model import OperationModel
 
 from sp_fixtures.aws.errors import StsError
+from sp_fixtures.aws.server import (
+    SAML_SESSION_REFUSED_ACTIONS,
+    check_minimum_session_token_size,
+    session_credentials_refused,
+)
 from sp_fixtures.aws.sts import StrictSts
 from sp_fixtures.aws.wire import error_xml, from_query_params, parse_query, success_xml
 
 EVENT = "before-call.sts.AssumeRoleWithSAML"
+REFUSED_EVENTS = tuple(f"before-call.sts.{action}" for action in SAML_SESSION_REFUSED_ACTIONS)
 
 _active: list[StrictSts] = []
+_saml_access_keys: weakref.WeakKeyDictionary[StrictSts, set[str]] = weakref.WeakKeyDictionary()
+"""Access key ids each StrictSts issued through the hook; forgotten with the StrictSts."""
+_keys_lock = threading.Lock()
 
 
 class _RawBody(BytesIO):
@@ -51,9 +65,59 @@ def _handler(model: OperationModel, params: dict[str, Any], **_: Any) -> tuple[A
         else parse_query(body if isinstance(body, bytes | str) else b"")
     )
     try:
-        payload, status = success_xml(sts.answer_params(request)), 200
+        check_minimum_session_token_size(request)  # StrictSts does not read it
+        answer = sts.answer_params(request)
+        payload, status = success_xml(answer), 200
+        _remember(sts, answer)
     except StsError as error:
         payload, status = error_xml(error), error.status
+    return _reply(model, params, payload, status)
+
+
+def _remember(sts: StrictSts, answer: Mapping[str, object]) -> None:
+    credentials = answer["Credentials"]
+    assert isinstance(credentials, Mapping)  # noqa: S101
+    with _keys_lock:
+        _saml_access_keys.setdefault(sts, set()).add(str(credentials["AccessKeyId"]))
+
+
+def _minted_by_saml(access_key: str) -> bool:
+    with _keys_lock:
+        return any(access_key in keys for keys in _saml_access_keys.values())
+
+
+def _refuse_saml_session(
+    model: OperationModel,
+    params: dict[str, Any],
+    request_signer: Any = None,
+    context: Mapping[str, Any] | None = None,
+    **_: Any,
+) -> tuple[Any, Any] | None:
+    """Refuse GetFederationToken/GetSessionToken signed with credentials from the hook's
+    AssumeRoleWithSAML; leave any other caller to moto."""
+    access_key = _signing_access_key(request_signer, context or {})
+    if access_key is None or not _minted_by_saml(access_key):
+        return None
+    error = session_credentials_refused(model.name)
+    return _reply(model, params, error_xml(error), error.status)
+
+
+def _signing_access_key(request_signer: Any, context: Mapping[str, Any]) -> str | None:
+    """Return the access key id botocore will sign the call with, None if it will not sign."""
+    if request_signer is None or request_signer.signature_version is botocore.UNSIGNED:
+        return None
+    signing = context.get("signing") or {}
+    credentials = signing.get("request_credentials") or getattr(
+        request_signer, "_credentials", None
+    )  # RequestSigner exposes no public accessor; get_auth_instance reads the same attribute
+    if credentials is None:
+        return None
+    return str(credentials.get_frozen_credentials().access_key)
+
+
+def _reply(
+    model: OperationModel, params: Mapping[str, Any], payload: bytes, status: int
+) -> tuple[Any, Any]:
     headers = {"Content-Type": "text/xml", "x-amzn-requestid": "fedharness"}
     # Parse our XML with botocore's own parser, so the result is exactly what AWS's would give.
     parser = botocore.parsers.create_parser(model.metadata["protocol"])
@@ -65,20 +129,22 @@ def _handler(model: OperationModel, params: dict[str, Any], **_: Any) -> tuple[A
 
 
 def install() -> None:
-    """Register the hook on botocore sessions created from now on and on boto3's default one.
+    """Register the hooks on botocore sessions created from now on and on boto3's default one.
 
     Clients keep the handlers their session had when they were made: a client created before
     the first install() on a custom session is not covered.
     """
-    entry = (EVENT, _handler)
-    if entry not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    entries = [(EVENT, _handler), *((event, _refuse_saml_session) for event in REFUSED_EVENTS)]
+    for entry in entries:
+        if entry not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append(entry)
     import boto3
 
     if boto3.DEFAULT_SESSION is not None:
         events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
-        events.unregister(EVENT, _handler)
-        events.register(EVENT, _handler)
+        for event, handler in entries:
+            events.unregister(event, handler)
+            events.register(event, handler)
 
 
 @contextlib.contextmanager

@@ -8,31 +8,42 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import botocore.exceptions
 import botocore.parsers
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from lxml import etree
 
 from idp.saml.constants import NS, qname
+from idp.saml.metadata import signing_certificates
 from idp.saml.xmlparse import UnsafeXmlError, parse_xml
+from sp_fixtures.xmldsig import MAX_CERTIFICATES, MetadataError, check_certificate
 
 from .account import (
     AccountSpec,
     AwsCallError,
     AwsWorld,
     InvalidMetadataError,
+    MetadataCertificateError,
     ResourceFileError,
     RoleSpec,
     SamlProviderSpec,
+    TooManyMetadataKeysError,
     UnknownManagedPolicyError,
     managed_tags,
+    new_provider_uuid,
 )
 from .iam_view import (
+    PROVIDER_UUID_HEADER,
     IamClient,
     MotoIam,
     ProviderExtra,
@@ -90,7 +101,9 @@ def provision(
 
     ``iam_client_factory`` maps an account id to an IAM client whose calls land in that account
     (``moto_iam_client_factory()``). Every resource is tagged ``fedharness:managed=true`` and
-    ``fedharness:scenario=<scenario_name>``. AWS managed policies the roles attach are loaded
+    ``fedharness:scenario=<scenario_name>``. Every provider gets its SAMLProviderUUID: the
+    scenario's ``uuid``, else a random one, sent to ``sts serve`` in the
+    ``x-fedharness-saml-provider-uuid`` header. AWS managed policies the roles attach are loaded
     from moto's copy when moto is active in-process.
     """
     extras = extras if extras is not None else ProviderExtras()
@@ -101,13 +114,15 @@ def provision(
         iam = iam_client_factory(account_id)
         for name, spec in account.saml_providers.items():
             material = provider_material(spec, idp_metadata=idp_metadata, base_dir=base_dir)
-            arn = create_provider(iam, account_id, name, spec, material, tags)
+            uuid = spec.uuid or new_provider_uuid()
+            arn = create_provider(iam, account_id, name, spec, material, tags, uuid=uuid)
             extras.record(
                 arn,
                 ProviderExtra(
                     encryption_mode=spec.encryption.mode if spec.encryption else None,
                     private_keys=material.private_keys,
                     tags={**spec.tags, **tags},
+                    uuid=uuid,
                 ),
             )
             providers.append(arn)
@@ -156,7 +171,12 @@ def _read_private_key(path: Path) -> bytes:
 
 
 def decode_metadata(raw: bytes, source: str) -> str:
-    """Return metadata as text after the checks IAM makes on upload (UTF-8, no BOM, XML)."""
+    """Return metadata as text after the checks IAM makes on upload (aws-sts-saml.md §2.1, §4).
+
+    UTF-8 without a BOM, XML with an EntityDescriptor (or EntitiesDescriptor) root, and signing
+    certificates IAM takes: at most 10 (:class:`TooManyMetadataKeysError`), each RSA of at least
+    1024 bits (:class:`MetadataCertificateError`).
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
         raise InvalidMetadataError(f"{source}: starts with a byte-order mark; IAM refuses it")
     try:
@@ -171,7 +191,31 @@ def decode_metadata(raw: bytes, source: str) -> str:
         raise InvalidMetadataError(
             f"{source}: could not parse metadata: the root is {root.tag}, not md:EntityDescriptor"
         )
+    _check_signing_certificates(root, source)
     return text
+
+
+def _check_signing_certificates(root: etree._Element, source: str) -> None:
+    """Refuse more signing certificates than IAM keeps, and any it would not take."""
+    encoded = signing_certificates(root)
+    if len(encoded) > MAX_CERTIFICATES:
+        raise TooManyMetadataKeysError(
+            f"{source}: the metadata lists {len(encoded)} signing certificates; a SAML provider "
+            f"holds at most {MAX_CERTIFICATES} keys"
+        )
+    for index, text in enumerate(encoded):
+        try:
+            der = base64.b64decode(text, validate=True)
+            pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        except (binascii.Error, ValueError) as exc:
+            raise MetadataCertificateError(
+                f"{source}: signing certificate #{index + 1} is not a base64 DER "
+                f"certificate ({exc})"
+            ) from None
+        try:
+            check_certificate(pem, index)
+        except MetadataError as exc:
+            raise MetadataCertificateError(f"{source}: {exc.message}") from None
 
 
 def metadata_certificates(metadata: str) -> list[str]:
@@ -219,8 +263,14 @@ def create_provider(
     spec: SamlProviderSpec,
     material: ProviderMaterial,
     tags: Mapping[str, str],
+    *,
+    uuid: str | None = None,
 ) -> str:
-    """Create a SAML provider (encryption and first key included) and return its ARN."""
+    """Create a SAML provider (encryption and first key included) and return its ARN.
+
+    ``uuid`` (moto only) fixes its SAMLProviderUUID in ``sts serve``: it travels in the
+    ``x-fedharness-saml-provider-uuid`` header, which moto itself ignores.
+    """
     request: dict[str, object] = {
         "Name": name,
         "SAMLMetadataDocument": material.metadata,
@@ -230,7 +280,7 @@ def create_provider(
         request["AssertionEncryptionMode"] = spec.encryption.mode
     if material.private_keys:
         request["AddPrivateKey"] = material.private_keys[0].decode("ascii")
-    with aws_call(f"create SAML provider {name} in {account_id}"):
+    with aws_call(f"create SAML provider {name} in {account_id}"), _uuid_header(iam, uuid):
         arn = str(iam.create_saml_provider(**request)["SAMLProviderArn"])
     check_account(arn, account_id)
     # One key per request: IAM takes AddPrivateKey once per call (aws-sts-saml.md §4).
@@ -242,6 +292,25 @@ def create_provider(
                 AddPrivateKey=key.decode("ascii"),
             )
     return arn
+
+
+@contextmanager
+def _uuid_header(iam: IamClient, uuid: str | None) -> Iterator[None]:
+    """Send ``uuid`` in the provider-uuid header with this client's CreateSAMLProvider calls."""
+    if uuid is None:
+        yield
+        return
+
+    def add_header(request: Any, **_: object) -> None:
+        request.headers[PROVIDER_UUID_HEADER] = uuid
+
+    event = "request-created.iam.CreateSAMLProvider"
+    unique_id = f"fedharness-provider-uuid-{id(iam)}"
+    iam.meta.events.register(event, add_header, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        iam.meta.events.unregister(event, unique_id=unique_id)
 
 
 def create_role(

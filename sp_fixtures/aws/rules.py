@@ -339,17 +339,23 @@ def check_subject_confirmation(sts: StrictSts, ex: Exchange) -> None:
 
 def check_recipient(sts: StrictSts, ex: Exchange) -> None:
     """Recipient is an AWS sign-in endpoint (global, or a real region's); with encryption, the
-    ``/saml/acs/<id>`` form."""
+    ``/saml/acs/<id>`` form, whose id must be the provider's SAMLProviderUUID."""
     match = SIGNIN_URL.fullmatch(ex.recipient)
     region = match.group("region") if match else None
     if match is None or (region is not None and region not in signin_regions()):
         raise e.InvalidIdentityToken(f"Recipient {ex.recipient!r} is not an AWS sign-in endpoint")
     assert ex.provider is not None  # noqa: S101
+    acs = match.group("acs")
     needs_acs = ex.response.encrypted or ex.provider.encryption_mode == "Required"
-    if needs_acs and not match.group("acs"):
+    if needs_acs and not acs:
         raise e.InvalidIdentityToken(
             "With encrypted assertions the Recipient must be "
             "https://<region>.signin.aws.amazon.com/saml/acs/<IdP-ID>"
+        )
+    if acs and acs != ex.provider.uuid:
+        raise e.InvalidIdentityToken(
+            f"Recipient {ex.recipient!r} names another SAML provider than "
+            f"{ex.request.PrincipalArn} (its SAMLProviderUUID is {ex.provider.uuid})"
         )
 
 

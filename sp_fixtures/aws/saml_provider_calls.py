@@ -1,9 +1,16 @@
 """IAM's SAML-provider calls, with what moto drops kept in a :class:`ProviderExtras`.
 
 moto's IAM forgets a provider's AssertionEncryptionMode and private keys, sets its metadata to
-None on an update without one, and has no tag calls. :class:`SamlProviderCalls` passes
-Create/Update/Delete/Get through moto and fills in from the extras; it answers
-Tag/Untag/ListSAMLProviderTags itself.
+None on an update without one, gives no SAMLProviderUUID, and has no tag calls.
+:class:`SamlProviderCalls` passes Create/Update/Delete/Get through moto and fills in from the
+extras; it answers Tag/Untag/ListSAMLProviderTags itself.
+
+moto also stores whatever it is given, so this layer first refuses what IAM refuses
+(aws-sts-saml.md §1.1, §3.2, §4): metadata IAM cannot parse — with the checks scenario
+provisioning applies, :func:`~sp_fixtures.aws.provision.decode_metadata` — (InvalidInput), a
+name already taken (EntityAlreadyExists), and the quotas: 100 providers per account, 50 tags and
+10 signing keys per provider (LimitExceeded). Checks run in this order: parameters, metadata,
+name, account quota (AWS's order is not documented).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -24,18 +32,38 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from idp.saml.xmlparse import UnsafeXmlError, parse_xml
+from sp_fixtures.aws.account import (
+    PROVIDER_UUID_PATTERN,
+    InvalidMetadataError,
+    TooManyMetadataKeysError,
+    new_provider_uuid,
+)
 from sp_fixtures.aws.errors import StsError
-from sp_fixtures.aws.iam_view import ProviderExtra, ProviderExtras
+from sp_fixtures.aws.iam_view import (
+    PROVIDER_UUID_HEADER,
+    ProviderExtra,
+    ProviderExtras,
+    moto_request_account,
+    moto_saml_provider_names,
+)
+from sp_fixtures.aws.provision import decode_metadata
 from sp_fixtures.aws.wire import reply_root, xml_reply
 
 if TYPE_CHECKING:
     from sp_fixtures.aws.server import WsgiApp
     from sp_fixtures.aws.sts import StrictSts
 
+log = logging.getLogger(__name__)
+
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 ENCRYPTION_MODES = ("Allowed", "Required")
 MAX_PRIVATE_KEYS = 2
 """``GetSAMLProvider.PrivateKeyList`` holds at most two keys (aws-sts-saml.md §4)."""
+MAX_PROVIDERS_PER_ACCOUNT = 100
+"""SAML providers per account (aws-sts-saml.md §1.1)."""
+MAX_TAGS_PER_PROVIDER = 50
+"""Tags per SAML provider (aws-sts-saml.md §1.1; ``tagListType`` max 50)."""
+_UUID_ENVIRON_KEY = "HTTP_" + PROVIDER_UUID_HEADER.upper().replace("-", "_")
 
 
 class IamRefusal(StsError):
@@ -60,9 +88,17 @@ class NoSuchEntity(IamRefusal):
 
 
 class LimitExceeded(IamRefusal):
-    """The provider would hold more private keys than IAM allows."""
+    """A quota would be exceeded: providers per account, or tags, signing keys or private keys
+    per provider (texts ours, not AWS's: AWS only says the message "describes the limit")."""
 
     code = "LimitExceeded"
+    status = 409
+
+
+class EntityAlreadyExists(IamRefusal):
+    """A SAML provider of that name exists in the account (text ours, not AWS's)."""
+
+    code = "EntityAlreadyExists"
     status = 409
 
 
@@ -145,12 +181,34 @@ class SamlProviderCalls:
     ) -> Iterable[bytes]:
         mode = _encryption_mode(params)
         keys = (_private_key(params["AddPrivateKey"]),) if "AddPrivateKey" in params else ()
+        tags = _tags(params)
+        _check_tag_count(len(_members(params, "Tags", "Key")))
+        fixed_uuid = _header_uuid(environ)
+        _check_metadata(params.get("SAMLMetadataDocument", ""))
+        name = params.get("Name", "")
+        account_id, partition = moto_request_account(environ)
+        existing = moto_saml_provider_names(account_id, partition)
+        if name in existing:  # moto would overwrite it
+            raise EntityAlreadyExists(
+                f"A SAML provider named {name} already exists in account {account_id}"
+            )
+        if len(existing) >= MAX_PROVIDERS_PER_ACCOUNT:
+            raise LimitExceeded(
+                f"Account {account_id} already has {len(existing)} SAML providers; "
+                f"an account holds at most {MAX_PROVIDERS_PER_ACCOUNT}"
+            )
+        owner = self.extras.uuid_owner(fixed_uuid) if fixed_uuid else None
+        if owner is not None:
+            raise IamRefusal(
+                f"The SAML provider {owner} already has the SAMLProviderUUID {fixed_uuid}"
+            )
         reply = self._forward(environ)
         root = reply.root("CreateSAMLProviderResponse")
         arn = _find_text(root, "SAMLProviderArn") if root is not None else None
-        if arn:  # moto overwrites a provider of the same name, so the extras are replaced too
+        if arn:
+            uuid = fixed_uuid or new_provider_uuid()
             self.extras.record(
-                arn, ProviderExtra(encryption_mode=mode, private_keys=keys, tags=_tags(params))
+                arn, ProviderExtra(encryption_mode=mode, private_keys=keys, tags=tags, uuid=uuid)
             )
             self._note_keys(arn, keys)
         return _pass_on(start_response, reply)
@@ -165,7 +223,9 @@ class SamlProviderCalls:
         arn = params.get("SAMLProviderArn", "")
         if self.sts.iam.saml_provider(arn) is None:  # moto answers NoSuchEntity
             return _pass_on(start_response, self._forward(environ))
-        current = self.extras.get(arn)
+        if "SAMLMetadataDocument" in params:
+            _check_metadata(params["SAMLMetadataDocument"])
+        current = self.extras.ensure(arn)
         mode = _encryption_mode(params) or current.encryption_mode
         keys = list(current.private_keys)
         if "RemovePrivateKey" in params:
@@ -230,15 +290,19 @@ class SamlProviderCalls:
         start_response: Callable[..., Any],
         request_id: str,
     ) -> Iterable[bytes]:
-        """Add what moto leaves out: AssertionEncryptionMode, PrivateKeyList, Tags."""
+        """Add what moto leaves out: SAMLProviderUUID, AssertionEncryptionMode, PrivateKeyList,
+        Tags."""
         reply = self._forward(environ)
         root = reply.root("GetSAMLProviderResponse")
         arn = params.get("SAMLProviderArn", "")
         result = _find(root, "GetSAMLProviderResult") if root is not None else None
-        if root is None or result is None or arn not in self.extras:
+        if root is None or result is None:
             return _pass_on(start_response, reply)
         namespace = etree.QName(root).namespace
-        extra = self.extras.get(arn)
+        extra = self.extras.ensure(arn)  # moto answered, so the provider exists
+        uuid = _child(result, namespace, "SAMLProviderUUID", extra.uuid)
+        result.remove(uuid)
+        result.insert(0, uuid)  # first, as in AWS's GetSAMLProviderResult
         self._note_keys(arn, extra.private_keys)  # keys recorded elsewhere get a timestamp now
         if extra.encryption_mode:
             _child(result, namespace, "AssertionEncryptionMode", extra.encryption_mode)
@@ -262,7 +326,10 @@ class SamlProviderCalls:
         request_id: str,
     ) -> Iterable[bytes]:
         arn, extra = self._existing(params)
-        self.extras.record(arn, replace(extra, tags={**extra.tags, **_tags(params)}))
+        _check_tag_count(len(_members(params, "Tags", "Key")))
+        tags = {**extra.tags, **_tags(params)}
+        _check_tag_count(len(tags), arn)
+        self.extras.record(arn, replace(extra, tags=tags))
         return xml_reply(start_response, _iam_xml("TagSAMLProvider", request_id), 200, request_id)
 
     def _untag_provider(
@@ -293,7 +360,7 @@ class SamlProviderCalls:
         arn = params.get("SAMLProviderArn", "")
         if self.sts.iam.saml_provider(arn) is None:
             raise NoSuchEntity(f"The SAML provider {arn} does not exist")
-        return arn, self.extras.get(arn)
+        return arn, self.extras.ensure(arn)
 
     def _note_keys(self, arn: str, keys: Iterable[bytes]) -> None:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -319,6 +386,49 @@ PROVIDER_ACTIONS = frozenset(_CALLS)
 
 
 # --- IAM parameters -------------------------------------------------------------------------
+
+
+def _header_uuid(environ: Mapping[str, Any]) -> str | None:
+    """Return the SAMLProviderUUID the provider-uuid header fixes, if it is there.
+
+    The header is ours (scenario provisioning sends it), so its refusals' texts are too.
+    """
+    uuid = environ.get(_UUID_ENVIRON_KEY)
+    if uuid is None:
+        return None
+    uuid = str(uuid).strip()
+    if not re.fullmatch(PROVIDER_UUID_PATTERN, uuid):
+        raise IamRefusal(
+            f"The {PROVIDER_UUID_HEADER} header must be 22 to 64 capital letters A-Z and "
+            f"digits (a SAMLProviderUUID), not {uuid[:80]!r}"
+        )
+    return uuid
+
+
+def _check_metadata(document: str) -> None:
+    """Refuse metadata as IAM does, with the checks scenario provisioning applies.
+
+    InvalidInput carries IAM's text ("Could not parse metadata", or "Unable to parse metadata"
+    for a signing certificate; aws-sts-saml.md §3.2); our reason goes in ``detail``. More than
+    10 signing certificates is the keys-per-provider quota: LimitExceeded, with our text.
+    """
+    try:
+        decode_metadata(document.encode("utf-8"), "SAMLMetadataDocument")
+    except TooManyMetadataKeysError as exc:
+        raise LimitExceeded(exc.message) from None
+    except InvalidMetadataError as exc:
+        log.info("InvalidInput: %s: %s", exc.iam_message, exc.message)  # why, for the operator
+        raise IamRefusal(exc.iam_message, detail=exc.message) from None
+
+
+def _check_tag_count(count: int, arn: str | None = None) -> None:
+    """Refuse more than 50 tags, in a request or on a provider ``arn`` once tagged."""
+    if count <= MAX_TAGS_PER_PROVIDER:
+        return
+    where = f"The SAML provider {arn} would have" if arn else "The request has"
+    raise LimitExceeded(
+        f"{where} {count} tags; a SAML provider holds at most {MAX_TAGS_PER_PROVIDER}"
+    )
 
 
 def _encryption_mode(params: Mapping[str, str]) -> str | None:

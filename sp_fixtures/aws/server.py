@@ -10,6 +10,11 @@ too, and :mod:`~sp_fixtures.aws.saml_provider_calls` keeps in a
 (``AssertionEncryptionMode``, private keys, tags; aws-sts-saml.md §5.1), keeps moto from erasing
 a provider's metadata on an update without one, and answers the tag calls moto lacks.
 
+Credentials from AssumeRoleWithSAML cannot call ``GetFederationToken`` or ``GetSessionToken``
+(aws-sts-saml.md §1.2), but moto mints ordinary keys that can: the app remembers the access key
+ids it issued and refuses those two calls signed with one of them
+(:func:`session_credentials_refused`).
+
 Accounts: moto takes a request's account from ``MOTO_ACCOUNT_ID`` (server-wide), else the
 ``x-moto-account-id`` header, else the account owning the access key that signed the request
 (IAM users' keys, and credentials minted for a role), else 123456789012
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from sp_fixtures.aws.errors import (
+    AccessDenied,
     IncompleteSignature,
     InternalFailure,
     InvalidAction,
@@ -63,13 +69,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BODY",
+    "SAML_SESSION_REFUSED_ACTIONS",
     "InternalFailure",
     "RunningServer",
     "StrictStsApp",
     "WsgiApp",
+    "check_minimum_session_token_size",
     "moto_app",
     "private_key_id",
     "serve_in_thread",
+    "session_credentials_refused",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +97,13 @@ ACCOUNT_PATH = re.compile(r"/_account/(\d{12})(?=/|$)")
 STS_PARAMETERS = frozenset(
     {"RoleArn", "PrincipalArn", "SAMLAssertion", "DurationSeconds", "Policy", "PolicyArns"}
 )
+"""The parameters :class:`~sp_fixtures.aws.sts.StrictSts` reads; ``MinimumSessionTokenSize``
+is checked here (:func:`check_minimum_session_token_size`) and not passed on."""
+MIN_SESSION_TOKEN_SIZE, MAX_SESSION_TOKEN_SIZE = 0, 4096
+"""``MinimumSessionTokenSize``'s range (aws-sts-saml.md §1.1; botocore's
+``minimumSessionTokenSizeType``)."""
+SAML_SESSION_REFUSED_ACTIONS = ("GetFederationToken", "GetSessionToken")
+"""Calls that credentials from AssumeRoleWithSAML cannot make (aws-sts-saml.md §1.2)."""
 REQUIRED_PARAMETERS = {
     "RoleArn": "roleArn",
     "PrincipalArn": "principalArn",
@@ -128,6 +144,9 @@ class StrictStsApp:
             extras = sts.iam.extras if isinstance(sts.iam, MotoIam) else ProviderExtras()
         self.extras = extras
         self.saml_provider_calls = SamlProviderCalls(sts, extras, self.fallback)
+        self.saml_access_keys: set[str] = set()
+        """Access key ids this app issued through AssumeRoleWithSAML (one per exchange, as
+        moto keeps one session per exchange; never shared with another app)."""
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -153,9 +172,11 @@ class StrictStsApp:
         body = _read_body(environ, MAX_IAM_BODY if service == "iam" else MAX_BODY)
         if _names_strict_action(environ, body):
             answer = self.sts.answer_params(_strict_params(environ, body))
+            self.saml_access_keys.add(_access_key_id(answer))
             return xml_reply(
                 start_response, success_xml(answer, request_id=request_id), 200, request_id
             )
+        self._refuse_saml_session(environ, body)
         params = _moto_params(environ, body)
         action = params.get("Action", "")
         if action == "AttachRolePolicy":
@@ -163,6 +184,76 @@ class StrictStsApp:
         if action in PROVIDER_ACTIONS:
             return self.saml_provider_calls(action, params, environ, start_response, request_id)
         return self.fallback(environ, start_response)
+
+    def _refuse_saml_session(self, environ: Mapping[str, Any], body: bytes) -> None:
+        """Refuse GetFederationToken/GetSessionToken signed with credentials from a SAML
+        exchange (moto would mint keys for them)."""
+        saml_keys = frozenset(self.saml_access_keys)  # a snapshot: other threads add to it
+        if not saml_keys:
+            return
+        named = _named_actions(environ, body)
+        for action in SAML_SESSION_REFUSED_ACTIONS:
+            if _names(named, environ, body, action) and _signed_with_any(environ, body, saml_keys):
+                raise session_credentials_refused(action)
+
+
+def _access_key_id(answer: Mapping[str, object]) -> str:
+    credentials = answer["Credentials"]
+    assert isinstance(credentials, Mapping)  # noqa: S101
+    return str(credentials["AccessKeyId"])
+
+
+def session_credentials_refused(action: str) -> AccessDenied:
+    """Return the AccessDenied for ``action`` called with credentials from AssumeRoleWithSAML.
+
+    AWS's answer for this case is not in the reference (aws-sts-saml.md §1.2 says only that
+    the call is refused), so the text is not taken from AWS's documentation: it is the one users
+    report AWS sending for session credentials in general ("Cannot call GetSessionToken with
+    session credentials": aws/aws-sdk-js #3670, aws/aws-sdk-php #1876; GetFederationToken:
+    fwdcloudsec/granted #151), unverified by us. The call is refused either way (fail closed).
+    """
+    error = AccessDenied(f"Cannot call {action} with session credentials")
+    error.rule = "session.saml_credentials"
+    return error
+
+
+def check_minimum_session_token_size(params: Mapping[str, object]) -> None:
+    """Refuse a ``MinimumSessionTokenSize`` outside 0–4096 or not an integer (ValidationError).
+
+    StrictSts does not read the parameter, so both ``sts serve`` and the in-process boto3 hook
+    check it here before answering.
+    """
+    problem = _minimum_session_token_size_problem(params)
+    if problem is not None:
+        error = ValidationError(_validation_message([problem]))
+        error.rule = "request.minimum_session_token_size"
+        raise error
+
+
+def _minimum_session_token_size_problem(params: Mapping[str, object]) -> str | None:
+    """Return AWS's text for a bad ``MinimumSessionTokenSize``, or None if it is absent or valid.
+
+    The text follows DurationSeconds' (sts.py ``from_params``): a value that is not a plain
+    decimal integer is "Member must be an integer" (unverified), an absurdly long number is
+    reported by the bound it breaks without converting it.
+    """
+    value = params.get("MinimumSessionTokenSize")
+    if value is None:
+        return None
+    text = str(value)
+    if not re.fullmatch(r"-?[0-9]+", text):
+        constraint = "Member must be an integer"
+    else:
+        digits = text.lstrip("-").lstrip("0")
+        magnitude = int(digits or "0") if len(digits) <= 18 else 10**18
+        size = -magnitude if text.startswith("-") else magnitude
+        if size < MIN_SESSION_TOKEN_SIZE:
+            constraint = f"Member must have value greater than or equal to {MIN_SESSION_TOKEN_SIZE}"
+        elif size > MAX_SESSION_TOKEN_SIZE:
+            constraint = f"Member must have value less than or equal to {MAX_SESSION_TOKEN_SIZE}"
+        else:
+            return None
+    return f"Value '{text}' at 'minimumSessionTokenSize' failed to satisfy constraint: {constraint}"
 
 
 # --- reading a request ------------------------------------------------------------------------
@@ -237,7 +328,12 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes:
 
 
 def _names_strict_action(environ: Mapping[str, Any], body: bytes) -> bool:
-    """Tell whether moto could read the request as AssumeRoleWithSAML, wherever it looks.
+    """Tell whether moto could read the request as AssumeRoleWithSAML, wherever it looks."""
+    return _names(_named_actions(environ, body), environ, body, STRICT_ACTION)
+
+
+def _named_actions(environ: Mapping[str, Any], body: bytes) -> set[str]:
+    """Return every action moto could read the request as, lowercased, wherever it looks.
 
     moto takes the action from the form, else the query string, else the body parsed as a
     query string whatever its Content-Type, else the headers, else ``X-Amz-Target``.
@@ -249,10 +345,44 @@ def _names_strict_action(environ: Mapping[str, Any], body: bytes) -> bool:
     for text in (str(environ.get("QUERY_STRING", "")), body.decode("utf-8", "replace")):
         pairs = parse_qsl(text, keep_blank_values=True)
         named += [value for key, value in pairs if key.strip().lower() == "action"]
-    content_type = str(environ.get("CONTENT_TYPE", "")).lower()
-    if content_type.startswith("multipart/") and STRICT_ACTION.lower().encode() in body.lower():
+    return {value.strip().lower() for value in named}
+
+
+def _names(named: set[str], environ: Mapping[str, Any], body: bytes, action: str) -> bool:
+    """Tell whether ``action`` is among ``named`` or, in a multipart body, anywhere."""
+    if _is_multipart(environ) and action.lower().encode() in body.lower():
         return True
-    return any(value.strip().lower() == STRICT_ACTION.lower() for value in named)
+    return action.lower() in named
+
+
+def _is_multipart(environ: Mapping[str, Any]) -> bool:
+    return str(environ.get("CONTENT_TYPE", "")).lower().startswith("multipart/")
+
+
+_SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)", re.IGNORECASE)
+_SIGV2_HEADER = re.compile(r"\s*AWS\s+([^:\s]+):")
+_KEY_PARAMETERS = ("x-amz-credential", "awsaccesskeyid")
+
+
+def _signed_with_any(environ: Mapping[str, Any], body: bytes, access_keys: frozenset[str]) -> bool:
+    """Tell whether the request names one of ``access_keys`` as its signer, wherever it could.
+
+    SigV4 puts the key in the Authorization header's ``Credential=<key>/...``, a presigned
+    request in ``X-Amz-Credential``, SigV2 in ``AWSAccessKeyId`` (which moto also reads from
+    the body); all are looked at, and a multipart body is searched whole (fail closed).
+    """
+    authorization = str(environ.get("HTTP_AUTHORIZATION") or "")
+    named = set(_SIGV4_CREDENTIAL.findall(authorization))
+    sigv2 = _SIGV2_HEADER.match(authorization)
+    if sigv2 is not None:
+        named.add(sigv2.group(1))
+    for text in (str(environ.get("QUERY_STRING", "")), body.decode("utf-8", "replace")):
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if key.strip().lower() in _KEY_PARAMETERS:
+                named.add(value.split("/", 1)[0].strip())
+    if named & access_keys:
+        return True
+    return _is_multipart(environ) and any(key.encode() in body for key in access_keys)
 
 
 def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, object]:
@@ -279,9 +409,19 @@ def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, object]
         )
     if action != STRICT_ACTION:
         raise InvalidAction(f"Could not find operation {action} for version {STS_VERSION}")
-    missing = [name for parameter, name in REQUIRED_PARAMETERS.items() if parameter not in params]
-    if missing:
-        raise ValidationError(_null_message(missing))
+    problems = [
+        f"Value null at '{name}' failed to satisfy constraint: Member must not be null"
+        for parameter, name in REQUIRED_PARAMETERS.items()
+        if parameter not in params
+    ]
+    token_size = _minimum_session_token_size_problem(params)
+    if token_size is not None:
+        problems.append(token_size)
+    if problems:
+        error = ValidationError(_validation_message(problems))
+        if problems == [token_size]:
+            error.rule = "request.minimum_session_token_size"
+        raise error
     return {k: v for k, v in from_query_params(params).items() if k in STS_PARAMETERS}
 
 
@@ -306,14 +446,10 @@ def _unquote(raw: bytes) -> str:
     return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
 
 
-def _null_message(fields: list[str]) -> str:
-    """Return AWS's message for required parameters that are absent."""
-    errors = "; ".join(
-        f"Value null at '{name}' failed to satisfy constraint: Member must not be null"
-        for name in fields
-    )
-    plural = "s" if len(fields) > 1 else ""
-    return f"{len(fields)} validation error{plural} detected: {errors}"
+def _validation_message(problems: list[str]) -> str:
+    """Return AWS's ValidationError message for parameters that break their constraints."""
+    plural = "s" if len(problems) > 1 else ""
+    return f"{len(problems)} validation error{plural} detected: {'; '.join(problems)}"
 
 
 def _moto_params(environ: Mapping[str, Any], body: bytes) -> dict[str, str]:

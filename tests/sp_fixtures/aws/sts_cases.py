@@ -303,6 +303,14 @@ CASES: list[Case] = [
         "Response signature invalid",
     ),
     Case(
+        # Fails closed: whether AWS still accepts SHA-1 is unverified (StrictSts allow_sha1).
+        "signed-with-rsa-sha1",
+        lambda f: f.request(f.issue(provider=f.variant(algorithm="rsa-sha1"))),
+        "InvalidIdentityToken",
+        "saml.signature",
+        "Response signature invalid",
+    ),
+    Case(
         "tampered-after-signing",
         lambda f: f.request(
             f.issue(edit=lambda xml: xml.replace(b"alice@corp.example", b"mallory@corp.example"))
@@ -397,6 +405,21 @@ CASES: list[Case] = [
         lambda f: f.request(f.issue(acs="https://signin.aws.amazon.com/saml\n")),
         "InvalidIdentityToken",
         "saml.recipient",
+    ),
+    Case(
+        "encrypted-to-another-providers-acs",
+        lambda f: f.request(
+            f.issue(
+                role=f"{A1}:role/Partnered",
+                sp="aws-encrypted",
+                acs="https://us-east-1.signin.aws.amazon.com/saml/acs/SAMLSP4SOMEONEELSE00000",
+            ),
+            role=f"{A1}:role/Partnered",
+            principal=SECURE,
+        ),
+        "InvalidIdentityToken",
+        "saml.recipient",
+        "names another SAML provider",
     ),
     Case(
         "audience-only-a-regional-sign-in-url",

@@ -559,13 +559,18 @@ def _trust(provider_arn: str, audience: str) -> str:
     )
 
 
-def _vault_request(f: Forge, provider: str, role: str, *, sealed: bool) -> dict[str, str]:
+def _acs_of(served: Served, provider: str) -> str:
+    """Return the ``/saml/acs/<SAMLProviderUUID>`` Recipient of a provider made in the test."""
+    uuid = served.iam().get_saml_provider(SAMLProviderArn=provider)["SAMLProviderUUID"]
+    return f"https://us-east-1.signin.aws.amazon.com/saml/acs/{uuid}"
+
+
+def _vault_request(
+    f: Forge, provider: str, role: str, acs: str, *, sealed: bool
+) -> dict[str, str]:
     pair = put(AwsAttribute.ROLE, f"{role},{provider}")
-    assertion = (
-        f.issue(role=role, sp="aws-encrypted", attributes=pair)
-        if sealed
-        else f.issue(role=role, acs=ACS, attributes=pair)
-    )
+    sp = "aws-encrypted" if sealed else "aws"
+    assertion = f.issue(role=role, sp=sp, acs=acs, attributes=pair)
     return {"RoleArn": role, "PrincipalArn": provider, "SAMLAssertion": assertion}
 
 
@@ -590,18 +595,21 @@ def test_aws_cli_provider_with_required_encryption(served: Served, tmp_path: Pat
     )
     provider = created["SAMLProviderArn"]
     assert provider == f"{A1}:saml-provider/CliVault"
+    acs = _acs_of(served, provider)
     role = served.iam().create_role(
-        RoleName="CliVaulted", AssumeRolePolicyDocument=_trust(provider, ACS)
+        RoleName="CliVaulted", AssumeRolePolicyDocument=_trust(provider, acs)
     )["Role"]["Arn"]
 
     f = served.forge()
     with pytest.raises(ClientError) as raised:
-        served.sts().assume_role_with_saml(**_vault_request(f, provider, role, sealed=False))
+        served.sts().assume_role_with_saml(**_vault_request(f, provider, role, acs, sealed=False))
     assert raised.value.response["Error"]["Code"] == "InvalidIdentityToken"
     assert "requires encrypted assertions" in raised.value.response["Error"]["Message"]
-    answer = served.sts().assume_role_with_saml(**_vault_request(f, provider, role, sealed=True))
+    answer = served.sts().assume_role_with_saml(
+        **_vault_request(f, provider, role, acs, sealed=True)
+    )
     assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
-    assert answer["Audience"] == ACS
+    assert answer["Audience"] == acs
 
     shown = _aws_cli(
         "iam",
@@ -616,7 +624,8 @@ def test_aws_cli_provider_with_required_encryption(served: Served, tmp_path: Pat
     assert shown["SAMLMetadataDocument"].startswith("<")
 
 
-def _boto3_vault(served: Served, name: str, mode: str = "Required") -> tuple[str, str]:
+def _boto3_vault(served: Served, name: str, mode: str = "Required") -> tuple[str, str, str]:
+    """Create an encrypting provider and a role trusting it; return their ARNs and the acs."""
     iam = served.iam()
     provider = iam.create_saml_provider(
         Name=name,
@@ -624,14 +633,15 @@ def _boto3_vault(served: Served, name: str, mode: str = "Required") -> tuple[str
         AssertionEncryptionMode=mode,
         AddPrivateKey=SP_KEY.read_text(),
     )["SAMLProviderArn"]
-    role = iam.create_role(RoleName=f"{name}Role", AssumeRolePolicyDocument=_trust(provider, ACS))[
+    acs = _acs_of(served, provider)
+    role = iam.create_role(RoleName=f"{name}Role", AssumeRolePolicyDocument=_trust(provider, acs))[
         "Role"
     ]["Arn"]
-    return provider, role
+    return provider, role, acs
 
 
 def test_update_without_metadata_keeps_it_and_relaxes_encryption(served: Served) -> None:
-    provider, role = _boto3_vault(served, "Relaxed")
+    provider, role, acs = _boto3_vault(served, "Relaxed")
     served.iam().update_saml_provider(SAMLProviderArn=provider, AssertionEncryptionMode="Allowed")
     shown = served.iam().get_saml_provider(SAMLProviderArn=provider)
     assert shown["SAMLMetadataDocument"] == served.provider.metadata().decode()  # moto: None
@@ -639,13 +649,13 @@ def test_update_without_metadata_keeps_it_and_relaxes_encryption(served: Served)
     f = served.forge()
     for sealed in (False, True):
         answer = served.sts().assume_role_with_saml(
-            **_vault_request(f, provider, role, sealed=sealed)
+            **_vault_request(f, provider, role, acs, sealed=sealed)
         )
         assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
 
 
 def test_private_key_rotation(served: Served, tmp_path: Path) -> None:
-    provider, role = _boto3_vault(served, "Rotated")
+    provider, role, acs = _boto3_vault(served, "Rotated")
     iam = served.iam()
     key_paths = [write_pair(generate_self_signed(f"sp {i}"), tmp_path, f"k{i}")[0] for i in (1, 2)]
     iam.update_saml_provider(SAMLProviderArn=provider, AddPrivateKey=key_paths[0].read_text())
@@ -662,7 +672,7 @@ def test_private_key_rotation(served: Served, tmp_path: Path) -> None:
     iam.update_saml_provider(SAMLProviderArn=provider, RemovePrivateKey=old)
     with pytest.raises(ClientError) as raised:  # sealed for sample-sp.crt, whose key is gone
         served.sts().assume_role_with_saml(
-            **_vault_request(served.forge(), provider, role, sealed=True)
+            **_vault_request(served.forge(), provider, role, acs, sealed=True)
         )
     assert raised.value.response["Error"]["Code"] == "InvalidIdentityToken"
 
@@ -690,14 +700,14 @@ def test_create_refuses_what_iam_refuses(
 
 
 def test_delete_forgets_the_extras(served: Served) -> None:
-    provider, _ = _boto3_vault(served, "Deleted")
+    provider, _, _ = _boto3_vault(served, "Deleted")
     assert served.extras.get(provider).encryption_mode == "Required"
     served.iam().delete_saml_provider(SAMLProviderArn=provider)
     assert provider not in served.extras
 
 
 def test_provider_tags(served: Served) -> None:
-    provider, _ = _boto3_vault(served, "Tagged")
+    provider, _, _ = _boto3_vault(served, "Tagged")
     iam = served.iam()
     iam.tag_saml_provider(
         SAMLProviderArn=provider,

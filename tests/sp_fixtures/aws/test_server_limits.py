@@ -1,0 +1,311 @@
+"""Limits the strict STS enforces beyond the SAML rules, through boto3 against ``sts serve``
+and the in-process hook: ``MinimumSessionTokenSize`` is 0–4096 (aws-sts-saml.md §1.1), and
+credentials from AssumeRoleWithSAML cannot call GetFederationToken or GetSessionToken (§1.2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from lxml import etree
+from moto import mock_aws
+
+from idp.certs import generate_self_signed, write_pair
+from idp.provider import IdentityProvider
+from idp.yamlfile import load_yaml, validate
+from sp_fixtures.aws.account import AwsWorld
+from sp_fixtures.aws.iam_view import MotoIam, moto_iam_client_factory, pin_moto_account
+from sp_fixtures.aws.inprocess import strict_sts
+from sp_fixtures.aws.provision import provision
+from sp_fixtures.aws.server import RunningServer, StrictStsApp, serve_in_thread
+from sp_fixtures.aws.sts import StrictSts
+from tests.sp_fixtures.aws.sts_cases import WORLD, Forge
+
+ACCOUNT = "111111111111"
+TOO_LARGE = (
+    "1 validation error detected: Value '{}' at 'minimumSessionTokenSize' failed to satisfy "
+    "constraint: Member must have value less than or equal to 4096"
+)
+TOO_SMALL = (
+    "1 validation error detected: Value '{}' at 'minimumSessionTokenSize' failed to satisfy "
+    "constraint: Member must have value greater than or equal to 0"
+)
+NOT_INTEGER = (
+    "1 validation error detected: Value '{}' at 'minimumSessionTokenSize' failed to satisfy "
+    "constraint: Member must be an integer"
+)
+
+
+@dataclass
+class World:
+    provider: IdentityProvider
+    sts: StrictSts
+    app: StrictStsApp
+    server: RunningServer
+    stranger: tuple[Path, Path]
+
+    def forge(self) -> Forge:
+        return Forge(self.provider, dt.datetime.now(dt.UTC), self.stranger)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The rule-test world in moto, served by ``sts serve``'s app on a free port."""
+    stranger = write_pair(
+        generate_self_signed("not in any metadata"), tmp_path_factory.mktemp("stranger"), "s"
+    )
+    provider = IdentityProvider.from_file(WORLD)
+    aws = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
+    with mock_aws():
+        provisioned = provision(
+            aws,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=provider.metadata(),
+            base_dir=WORLD.parent,
+            scenario_name="server-limits",
+        )
+        sts = StrictSts(MotoIam(provisioned.extras))
+        app = StrictStsApp(sts)
+        server = serve_in_thread(app)
+        try:
+            yield World(provider, sts, app, server, stranger)
+        finally:
+            server.stop()
+
+
+def _client(
+    service: str,
+    endpoint_url: str | None,
+    credentials: dict[str, str] | None = None,
+    *,
+    validate_params: bool = True,
+) -> Any:
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    if credentials is not None:
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        config=Config(parameter_validation=validate_params),
+        **keys,
+    )
+
+
+def _refusal(call: Callable[[], object]) -> dict[str, Any]:
+    with pytest.raises(ClientError) as raised:
+        call()
+    response: dict[str, Any] = raised.value.response
+    return response
+
+
+# --- MinimumSessionTokenSize ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (4097, TOO_LARGE.format(4097)),
+        (5000, TOO_LARGE.format(5000)),
+        (10**30, TOO_LARGE.format(10**30)),
+        (-1, TOO_SMALL.format(-1)),
+        ("abc", NOT_INTEGER.format("abc")),
+        ("12.5", NOT_INTEGER.format("12.5")),
+    ],
+    ids=["4097", "5000", "10^30", "-1", "abc", "12.5"],
+)
+def test_server_refuses_minimum_session_token_size_out_of_range(
+    world: World, size: object, message: str
+) -> None:
+    # botocore checks only the minimum and the type client-side: turn that off to send -1/"abc".
+    sts = _client("sts", world.server.url, validate_params=False)
+    params = world.forge().request(MinimumSessionTokenSize=size)
+    response = _refusal(lambda: sts.assume_role_with_saml(**params))
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["Error"]["Code"] == "ValidationError"
+    assert response["Error"]["Message"] == message
+
+
+def test_server_refuses_minimum_session_token_size_with_botocore_validation_on(
+    world: World,
+) -> None:
+    """The audit's exact call: botocore does not check the 4096 maximum, the server must."""
+    sts = _client("sts", world.server.url)
+    params = world.forge().request(MinimumSessionTokenSize=5000)
+    response = _refusal(lambda: sts.assume_role_with_saml(**params))
+    assert response["Error"] == {
+        "Code": "ValidationError",
+        "Message": TOO_LARGE.format(5000),
+        "Type": "Sender",
+    }
+
+
+def test_server_lists_minimum_session_token_size_with_missing_parameters(world: World) -> None:
+    sts = _client("sts", world.server.url, validate_params=False)
+    params = world.forge().request(MinimumSessionTokenSize=5000)
+    del params["RoleArn"]
+    response = _refusal(lambda: sts.assume_role_with_saml(**params))
+    assert response["Error"]["Code"] == "ValidationError"
+    assert response["Error"]["Message"] == (
+        "2 validation errors detected: Value null at 'roleArn' failed to satisfy constraint: "
+        "Member must not be null; Value '5000' at 'minimumSessionTokenSize' failed to satisfy "
+        "constraint: Member must have value less than or equal to 4096"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096])
+def test_server_accepts_minimum_session_token_size_in_range(world: World, size: int) -> None:
+    sts = _client("sts", world.server.url)
+    answer = sts.assume_role_with_saml(**world.forge().request(MinimumSessionTokenSize=size))
+    assert answer["AssumedRoleUser"]["Arn"] == (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/alice@corp.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [(5000, TOO_LARGE.format(5000)), ("abc", NOT_INTEGER.format("abc"))],
+    ids=["5000", "abc"],
+)
+def test_in_process_refuses_minimum_session_token_size_out_of_range(
+    world: World, size: object, message: str
+) -> None:
+    params = world.forge().request(MinimumSessionTokenSize=size)
+    with strict_sts(world.sts):
+        sts = _client("sts", None, validate_params=False)
+        response = _refusal(lambda: sts.assume_role_with_saml(**params))
+    assert response["Error"]["Code"] == "ValidationError"
+    assert response["Error"]["Message"] == message
+
+
+def test_in_process_accepts_minimum_session_token_size_in_range(world: World) -> None:
+    with strict_sts(world.sts):
+        answer = _client("sts", None).assume_role_with_saml(
+            **world.forge().request(MinimumSessionTokenSize=4096)
+        )
+    assert answer["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Admin/alice@corp.example")
+
+
+# --- SAML-session credentials cannot get session or federation tokens ----------------------
+
+REFUSED_CALLS: dict[str, Callable[[Any], object]] = {
+    "GetSessionToken": lambda sts: sts.get_session_token(),
+    "GetFederationToken": lambda sts: sts.get_federation_token(Name="federated"),
+}
+
+
+def _saml_credentials(world: World, endpoint_url: str | None) -> dict[str, str]:
+    sts = _client("sts", endpoint_url)
+    credentials: dict[str, str] = sts.assume_role_with_saml(**world.forge().request())[
+        "Credentials"
+    ]
+    return credentials
+
+
+@pytest.mark.parametrize("action", REFUSED_CALLS)
+def test_server_refuses_saml_credentials(world: World, action: str) -> None:
+    credentials = _saml_credentials(world, world.server.url)
+    sts = _client("sts", world.server.url, credentials)
+    response = _refusal(lambda: REFUSED_CALLS[action](sts))
+    assert credentials["AccessKeyId"] in world.app.saml_access_keys
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert response["ResponseMetadata"]["RequestId"] != "fedharness"  # the server, not the hook
+    assert response["Error"] == {
+        "Code": "AccessDenied",
+        "Message": f"Cannot call {action} with session credentials",
+        "Type": "Sender",
+    }
+
+
+def test_server_refuses_saml_credentials_in_a_presigned_url(world: World) -> None:
+    """Query-string signing carries the key in X-Amz-Credential, not an Authorization header."""
+    credentials = _saml_credentials(world, world.server.url)
+    url = _client("sts", world.server.url, credentials).generate_presigned_url(
+        "get_session_token", Params={}, ExpiresIn=300
+    )
+    assert "X-Amz-Credential=" + credentials["AccessKeyId"] in url
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=20)
+    try:
+        connection.request("GET", f"{parts.path or '/'}?{parts.query}")
+        reply = connection.getresponse()
+        status, body = reply.status, reply.read()
+    finally:
+        connection.close()
+    assert status == 403, body[:500]
+    assert etree.fromstring(body).findtext(".//{*}Error/{*}Code") == "AccessDenied"
+
+
+def test_server_lets_saml_credentials_make_other_calls(world: World) -> None:
+    credentials = _saml_credentials(world, world.server.url)
+    caller = _client("sts", world.server.url, credentials).get_caller_identity()
+    assert caller["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/alice@corp.example"
+
+
+def _iam_user_sts_client(endpoint_url: str | None, user_name: str) -> Any:
+    """Return an STS client signing with a fresh IAM user's access key (not a session)."""
+    iam = _client("iam", endpoint_url)
+    pin_moto_account(iam, ACCOUNT)
+    iam.create_user(UserName=user_name)
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    return boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+
+def test_server_lets_ordinary_credentials_get_tokens(world: World) -> None:
+    """Keys that no SAML exchange issued still reach moto, even after SAML sessions exist."""
+    _saml_credentials(world, world.server.url)
+    assert world.app.saml_access_keys
+    user = _iam_user_sts_client(world.server.url, "server-broker")
+    assert user.get_session_token()["Credentials"]["SessionToken"]
+    assert user.get_federation_token(Name="federated")["Credentials"]["SessionToken"]
+    assert _client("sts", world.server.url).get_session_token()["Credentials"]["SessionToken"]
+
+
+def test_server_apps_do_not_share_saml_keys(world: World) -> None:
+    _saml_credentials(world, world.server.url)
+    assert world.app.saml_access_keys
+    assert StrictStsApp(world.sts, fallback=world.app.fallback).saml_access_keys == set()
+
+
+@pytest.mark.parametrize("action", REFUSED_CALLS)
+def test_in_process_refuses_saml_credentials(world: World, action: str) -> None:
+    with strict_sts(world.sts):
+        credentials = _saml_credentials(world, None)
+        inside = _refusal(lambda: REFUSED_CALLS[action](_client("sts", None, credentials)))
+    # After the block too: the credentials stay SAML-session credentials.
+    after = _refusal(lambda: REFUSED_CALLS[action](_client("sts", None, credentials)))
+    for response in (inside, after):
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert response["Error"] == {
+            "Code": "AccessDenied",
+            "Message": f"Cannot call {action} with session credentials",
+            "Type": "Sender",
+        }
+
+
+def test_in_process_lets_ordinary_credentials_get_tokens(world: World) -> None:
+    with strict_sts(world.sts):
+        _saml_credentials(world, None)
+        user = _iam_user_sts_client(None, "in-process-broker")
+        assert user.get_session_token()["Credentials"]["SessionToken"]
+        assert user.get_federation_token(Name="federated")["Credentials"]["SessionToken"]
+        assert _client("sts", None).get_session_token()["Credentials"]["SessionToken"]
