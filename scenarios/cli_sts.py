@@ -62,6 +62,12 @@ def sts() -> None:
     help="Refuse an assertion ID already exchanged (AWS's behaviour is undocumented).",
 )
 @click.option(
+    "--allow-sha1",
+    is_flag=True,
+    help="Accept RSA-SHA1 signatures and SHA-1 digests (refused by default: whether AWS still "
+    "accepts SHA-1 is unverified).",
+)
+@click.option(
     "--allow-remote",
     is_flag=True,
     help="Allow a non-loopback --host: anyone who reaches it can change IAM and mint credentials.",
@@ -69,7 +75,12 @@ def sts() -> None:
 @reports_bad_input
 @reports_aws_errors
 def sts_serve(
-    host: str, port: int, config_path: Path | None, refuse_replays: bool, allow_remote: bool
+    host: str,
+    port: int,
+    config_path: Path | None,
+    refuse_replays: bool,
+    allow_sha1: bool,
+    allow_remote: bool,
 ) -> None:
     """Serve strict STS and moto's IAM (and the rest of moto) over HTTP until Ctrl-C."""
     from sp_fixtures.aws.iam_view import MotoIam, ProviderExtras
@@ -83,7 +94,7 @@ def sts_serve(
         )
     scenario = _load_scenario(config_path) if config_path is not None else None
     extras = ProviderExtras()
-    strict = StrictSts(MotoIam(extras), refuse_replays=refuse_replays)
+    strict = StrictSts(MotoIam(extras), refuse_replays=refuse_replays, allow_sha1=allow_sha1)
     try:
         running = serve_in_thread(StrictStsApp(strict, extras=extras), host=host, port=port)
     except OSError as exc:
@@ -93,7 +104,7 @@ def sts_serve(
         provisioned = None
         if scenario is not None and config_path is not None:
             provisioned = _provision(scenario, config_path, running, extras)
-        _print_usage(running, host, config_path, provisioned)
+        _print_usage(running, host, config_path, provisioned, allow_sha1=allow_sha1)
         while running.thread.is_alive():
             running.thread.join(timeout=1.0)
     except KeyboardInterrupt:
@@ -188,11 +199,15 @@ def _print_usage(
     host: str,
     config_path: Path | None,
     provisioned: ProvisionedWorld | None,
+    *,
+    allow_sha1: bool = False,
 ) -> None:
     url = running.url
     lines = [f"strict STS + IAM (moto) listening on {url}"]
     if not _is_loopback(host):
         lines.append(f"  bound to {host}: reachable from other machines (--allow-remote)")
+    if allow_sha1:
+        lines.append("  SHA-1 signatures and digests accepted (--allow-sha1)")
     if provisioned is not None:
         lines.append(f"provisioned from {config_path}:")
         lines += [f"  saml-provider {arn}" for arn in provisioned.saml_providers]

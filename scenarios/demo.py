@@ -141,14 +141,16 @@ def start_demo(
     loaded = load_scenario(config)
     web_config = WebConfig.from_file(config)
     extras = ProviderExtras()
+
+    def strict_sts() -> StrictSts:
+        return StrictSts(MotoIam(extras), allow_sha1=loaded.scenario.sts.allow_sha1)
+
     started: list[RunningServer | RunningIdp] = []
     tls_dir = Path(tempfile.mkdtemp(prefix="fedharness-demo-tls-"))
     try:
-        sts = serve_wsgi(
-            StrictStsApp(StrictSts(MotoIam(extras)), extras=extras), host=host, port=sts_port
-        )
+        sts = serve_wsgi(StrictStsApp(strict_sts(), extras=extras), host=host, port=sts_port)
         started.append(sts)
-        signin_app = create_signin_app(StrictSts(MotoIam(extras)))
+        signin_app = create_signin_app(strict_sts())
         signin = serve_wsgi(signin_app, host=host, port=signin_port)
         started.append(signin)
         local = dataclasses.replace(

@@ -122,6 +122,20 @@ class Expectation(_Strict):
         return self
 
 
+class StsSettings(_Strict):
+    """How the strict STS judges this scenario's assertions.
+
+    Applies where fedharness runs the STS for the scenario (``--aws moto``, and the cross-check
+    of ``--aws live``); a running ``fedharness sts serve`` has its own flags.
+    """
+
+    allow_sha1: bool = Field(
+        False,
+        description="Accept RSA-SHA1 signatures and SHA-1 digests. Off by default: whether AWS "
+        "still accepts SHA-1 is unverified, so the strict STS refuses it.",
+    )
+
+
 class Scenario(_Strict):
     """A scenario file."""
 
@@ -130,6 +144,9 @@ class Scenario(_Strict):
     idp: IdpSettings
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     aws: AwsWorld = Field(default_factory=AwsWorld)
+    sts: StsSettings = Field(
+        default_factory=StsSettings, description="Settings of the strict STS for this scenario."
+    )
     expect: dict[str, Expectation] = Field(
         default_factory=dict,
         description="User name → expectation. Also 'group:NAME' (every member, transitively) "

@@ -9,6 +9,7 @@ returned :class:`VerifiedResponse`.
 
 Checks run in this order; each refusal raises :class:`VerificationError` with the code shown:
 
+0. ``document_too_large`` – more than ``max_document_bytes`` (1 MiB by default), before parsing.
 1. ``not_xml`` – the bytes are not well-formed XML; ``dtd_refused`` – a DOCTYPE or entity.
 2. ``not_a_response`` – the root is not ``samlp:Response`` (namespace-exact);
    ``unsupported_version`` – its Version is not 2.0; ``invalid_id`` – it has no usable ID.
@@ -22,10 +23,14 @@ Checks run in this order; each refusal raises :class:`VerificationError` with th
 7. Per signature: ``signature_malformed`` (children other than SignedInfo, SignatureValue,
    KeyInfo; empty or commented values), ``multiple_references``, ``reference_mismatch`` (URI not
    ``"#"`` + the parent's ID), ``transform_not_allowed`` (anything but enveloped-signature +
-   exclusive c14n, InclusiveNamespaces allowed), ``algorithm_not_allowed``.
+   exclusive c14n, InclusiveNamespaces allowed), ``algorithm_not_allowed`` (RSA-SHA256 and
+   RSA-SHA512 with SHA-256/SHA-512 digests; RSA-SHA1 and SHA-1 digests only with ``allow_sha1``).
 8. ``signature_missing`` – ``require_signature_on`` is not met (checked before any crypto).
 9. ``signature_invalid`` – a signature does not verify with any pinned certificate. Every
-   signature present must verify, even one the policy does not require.
+   signature present must verify, even one the policy does not require. Then
+   ``key_info_not_allowed`` – its KeyInfo holds anything but ds:X509Data, ds:KeyName and a
+   ds:KeyValue repeating the verifying key (an attacker's KeyValue, HMACKeyValue,
+   RetrievalMethod, PGPData, a foreign element…).
 10. EncryptedAssertion only, after the Response signature: ``decryption_failed``; then 4.–9. for
     the decrypted assertion (its IDs must not clash with the Response's).
 11. ``issuer_mismatch`` – the Assertion Issuer (and the Response Issuer, when present) is not the
@@ -79,6 +84,9 @@ from sp_fixtures.xmldsig import (
 )
 
 __all__ = [
+    "DEFAULT_DIGESTS",
+    "DEFAULT_SIGNATURE_ALGORITHMS",
+    "MAX_DOCUMENT_BYTES",
     "Attribute",
     "AuthnInfo",
     "Conditions",
@@ -93,6 +101,18 @@ __all__ = [
     "parse_saml_time",
     "verify_response",
 ]
+
+#: Signature algorithms accepted by default; RSA-SHA1 is added only by ``allow_sha1``.
+DEFAULT_SIGNATURE_ALGORITHMS: tuple[SignatureAlgorithm, ...] = (
+    SignatureAlgorithm.RSA_SHA256,
+    SignatureAlgorithm.RSA_SHA512,
+)
+#: Digests accepted by default; SHA-1 is added only by ``allow_sha1``.
+DEFAULT_DIGESTS: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.SHA256, DigestAlgorithm.SHA512)
+#: Largest decoded response accepted by default (1 MiB), refused before parsing (saml-attacks.md
+#: §7 step 1). Real responses are a few KB; AWS's 100,000-character SAMLAssertion limit (checked
+#: by the strict STS before decoding) is far below it.
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 _DATETIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -375,29 +395,64 @@ def _decrypt(encrypted: etree._Element, idp: TrustedIdp) -> etree._Element:
         raise _fail(ErrorCode.DECRYPTION_FAILED, exc.message) from None
 
 
-def verify_response(
-    document: bytes,
-    idp: TrustedIdp,
-    *,
-    allowed_signature_algorithms: Sequence[SignatureAlgorithm] = (
-        SignatureAlgorithm.RSA_SHA256,
-        SignatureAlgorithm.RSA_SHA512,
-        SignatureAlgorithm.RSA_SHA1,
-    ),
-    allowed_digests: Sequence[DigestAlgorithm] = (
-        DigestAlgorithm.SHA256,
-        DigestAlgorithm.SHA512,
-        DigestAlgorithm.SHA1,
-    ),
-    require_signature_on: SignatureRequirement = "either",
-) -> VerifiedResponse:
-    """Verify a decoded SAMLResponse against ``idp``; return what its signatures cover."""
-    if require_signature_on not in get_args(SignatureRequirement):
-        raise ValueError(f"require_signature_on must be one of {get_args(SignatureRequirement)}")
+def _algorithm_policy(
+    allow_sha1: bool,
+    allowed_signature_algorithms: Sequence[SignatureAlgorithm],
+    allowed_digests: Sequence[DigestAlgorithm],
+) -> tuple[tuple[SignatureAlgorithm, ...], tuple[DigestAlgorithm, ...]]:
+    """Return the signature algorithms and digests to accept; SHA-1 only when opted in."""
     if not allowed_signature_algorithms or not allowed_digests:
         raise ValueError("allow at least one signature algorithm and one digest")
     algorithms = tuple(SignatureAlgorithm(item) for item in allowed_signature_algorithms)
     digests = tuple(DigestAlgorithm(item) for item in allowed_digests)
+    sha1 = allow_sha1
+    if not sha1:
+        if SignatureAlgorithm.RSA_SHA1 in algorithms or DigestAlgorithm.SHA1 in digests:
+            raise ValueError(
+                "SHA-1 is listed in allowed_signature_algorithms/allowed_digests, but SHA-1 is "
+                "accepted only with allow_sha1=True"
+            )
+        return algorithms, digests
+    if SignatureAlgorithm.RSA_SHA1 not in algorithms:
+        algorithms += (SignatureAlgorithm.RSA_SHA1,)
+    if DigestAlgorithm.SHA1 not in digests:
+        digests += (DigestAlgorithm.SHA1,)
+    return algorithms, digests
+
+
+def verify_response(
+    document: bytes,
+    idp: TrustedIdp,
+    *,
+    allow_sha1: bool = False,
+    allowed_signature_algorithms: Sequence[SignatureAlgorithm] = DEFAULT_SIGNATURE_ALGORITHMS,
+    allowed_digests: Sequence[DigestAlgorithm] = DEFAULT_DIGESTS,
+    require_signature_on: SignatureRequirement = "either",
+    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+) -> VerifiedResponse:
+    """Verify a decoded SAMLResponse against ``idp``; return what its signatures cover.
+
+    SHA-1 (an RSA-SHA1 SignatureMethod or a SHA-1 DigestMethod) is refused unless ``allow_sha1``
+    is True; it then joins the allowed lists. A document over ``max_document_bytes`` is refused
+    before it is parsed.
+    """
+    if require_signature_on not in get_args(SignatureRequirement):
+        raise ValueError(f"require_signature_on must be one of {get_args(SignatureRequirement)}")
+    if isinstance(max_document_bytes, bool) or not (
+        isinstance(max_document_bytes, int) and max_document_bytes > 0
+    ):
+        raise ValueError("max_document_bytes must be a positive number of bytes")
+    algorithms, digests = _algorithm_policy(
+        allow_sha1, allowed_signature_algorithms, allowed_digests
+    )
+    if not isinstance(document, bytes):
+        raise TypeError("verify_response takes the decoded SAML response as bytes")
+    if len(document) > max_document_bytes:
+        raise _fail(
+            ErrorCode.DOCUMENT_TOO_LARGE,
+            f"the response is {len(document):,} bytes; at most {max_document_bytes:,} are "
+            "accepted (max_document_bytes); refused before parsing",
+        )
 
     response = parse_response_bytes(document)
     check_root(response, NS.SAMLP, "Response")

@@ -4,9 +4,11 @@ Before any crypto the document must pass the cheap invariants that stop signatur
 hardened parse, unique IDs, exactly one assertion, saml-attacks.md §7). A signature is then
 trusted only with exactly the shape IdPs produce (one enveloped ``ds:Signature`` right after
 ``Issuer``, one ``Reference`` to its parent's ID, enveloped-signature + exclusive c14n,
-allowlisted algorithms) and only if it verifies with a certificate pinned out of band: KeyInfo
-never picks the key (pysaml2 CVE-2021-21239, saml-attacks.md §3.2). The error codes are shared
-with :mod:`sp_fixtures.verify`, whose docstring lists them in the order the checks run.
+allowlisted algorithms, SHA-1 only when opted in) and only if it verifies with a certificate
+pinned out of band: KeyInfo never picks the key (pysaml2 CVE-2021-21239, saml-attacks.md §3.2),
+and a KeyInfo that offers key material other than certificates is refused (§7 step 3: "no
+KeyValue, no HMAC"). The error codes are shared with :mod:`sp_fixtures.verify`, whose docstring
+lists them in the order the checks run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ _DIGEST_TRANSFORMS = {
     DigestAlgorithm.SHA256: xmlsec.constants.TransformSha256,
     DigestAlgorithm.SHA512: xmlsec.constants.TransformSha512,
 }
+#: SHA-1 algorithms and how messages name them: refused unless the caller opts in (saml-attacks.md
+#: §3.11 and §7 step 3). Whether AWS still accepts SHA-1 is not documented, so the default is to
+#: fail closed.
+SHA1_ALGORITHMS: dict[str, str] = {
+    SignatureAlgorithm.RSA_SHA1.value: "RSA-SHA1",
+    DigestAlgorithm.SHA1.value: "SHA-1",
+}
+#: How to opt into SHA-1, in every refusal that names it.
+SHA1_OPT_IN = (
+    "allow_sha1=True (Python), --allow-sha1 (fedharness sts serve) or "
+    "sts: {allow_sha1: true} (scenario file)"
+)
 _REFERENCE_TRANSFORMS = (Transform.ENVELOPED.value, Transform.EXC_C14N.value)
 _NCNAME = re.compile(r"[^\W\d][\w.\-]*")
 _ID_ATTRIBUTES = frozenset({"ID", "Id", "id", "AssertionID", "ResponseID"})
@@ -51,6 +65,7 @@ _ID_ATTRIBUTES = frozenset({"ID", "Id", "id", "AssertionID", "ResponseID"})
 class ErrorCode(StrEnum):
     """Stable reasons for refusing a response, in the order the checks run."""
 
+    DOCUMENT_TOO_LARGE = "document_too_large"
     NOT_XML = "not_xml"
     DTD_REFUSED = "dtd_refused"
     NOT_A_RESPONSE = "not_a_response"
@@ -69,6 +84,7 @@ class ErrorCode(StrEnum):
     ALGORITHM_NOT_ALLOWED = "algorithm_not_allowed"
     SIGNATURE_MISSING = "signature_missing"
     SIGNATURE_INVALID = "signature_invalid"
+    KEY_INFO_NOT_ALLOWED = "key_info_not_allowed"
     DECRYPTION_FAILED = "decryption_failed"
     ISSUER_MISMATCH = "issuer_mismatch"
     MALFORMED_ASSERTION = "malformed_assertion"
@@ -389,6 +405,14 @@ def _transforms(transforms: etree._Element | None) -> None:
 
 def _algorithm(method: etree._Element, allowed: Collection[str], what: str) -> str:
     algorithm = method.get("Algorithm") or ""
+    sha1 = SHA1_ALGORITHMS.get(algorithm)
+    if algorithm not in allowed and sha1 is not None:
+        raise _fail(
+            ErrorCode.ALGORITHM_NOT_ALLOWED,
+            f"{what} {sha1} ({algorithm}) is refused: SHA-1 is deprecated and off by "
+            "default (whether AWS still accepts it is unverified, so fedharness fails "
+            f"closed); to accept it, opt in with {SHA1_OPT_IN}",
+        )
     if algorithm not in allowed:
         raise _fail(
             ErrorCode.ALGORITHM_NOT_ALLOWED,
@@ -530,9 +554,13 @@ def _verifies(checked: CheckedSignature, cert_pem: bytes) -> bool:
 
 
 def verify_pinned(checked: CheckedSignature, certificates: Sequence[bytes]) -> bytes:
-    """Return the first pinned PEM certificate whose key verifies ``checked``, or raise."""
+    """Return the first pinned PEM certificate whose key verifies ``checked``, or raise.
+
+    A signature that verifies must also carry an acceptable KeyInfo (:func:`check_key_info`).
+    """
     for cert_pem in certificates:
         if _verifies(checked, cert_pem):
+            check_key_info(checked, cert_pem)
             return cert_pem
     hint = _key_info_hint(checked, certificates)
     raise _fail(
@@ -540,6 +568,82 @@ def verify_pinned(checked: CheckedSignature, certificates: Sequence[bytes]) -> b
         f"the signature of {describe(checked.parent)} does not verify with any of the "
         f"{len(certificates)} pinned certificate(s); {hint}",
     )
+
+
+def check_key_info(checked: CheckedSignature, cert_pem: bytes) -> None:
+    """Refuse a KeyInfo offering key material other than certificates, once ``cert_pem`` verified.
+
+    KeyInfo never picks the key: the pinned key is set on the context, so xmlsec reads none of
+    it. Still, a KeyInfo offering other keys (an attacker's ``KeyValue``, an ``HMACKeyValue``, a
+    ``RetrievalMethod`` to fetch one) is what key-confusion attacks send, and saml-attacks.md §7
+    step 3 says "no KeyValue, no HMAC". Accepted children: ``ds:X509Data`` (informational: a
+    certificate there that is not pinned changes nothing), ``ds:KeyName`` as plain text (Keycloak
+    sends its key id) and a ``ds:KeyValue`` that repeats exactly the RSA key of ``cert_pem``
+    (Keycloak's signer adds one; signxml likewise refuses only a KeyValue that differs from the
+    X.509 key). Run after the crypto, so a signature that does not verify is reported as
+    ``signature_invalid`` whatever its KeyInfo holds.
+    """
+    key_info = next(
+        (child for child in elements(checked.signature) if child.tag == qname(NS.DS, "KeyInfo")),
+        None,
+    )
+    if key_info is None:
+        return
+    where = f"the KeyInfo of the {describe(checked.parent)} signature"
+    for child in elements(key_info):
+        if child.tag == qname(NS.DS, "X509Data"):
+            continue
+        if child.tag == qname(NS.DS, "KeyName"):
+            if len(child):
+                raise _fail(
+                    ErrorCode.KEY_INFO_NOT_ALLOWED,
+                    f"the ds:KeyName in {where} must hold only text, found "
+                    f"{_node_kind(child[0])} in it",
+                )
+            continue
+        if child.tag == qname(NS.DS, "KeyValue"):
+            _check_key_value(child, cert_pem, where)
+            continue
+        namespace = etree.QName(child).namespace
+        raise _fail(
+            ErrorCode.KEY_INFO_NOT_ALLOWED,
+            f"{where} holds {describe(child)} (namespace {namespace!r}); only ds:X509Data, "
+            "ds:KeyName and a ds:KeyValue repeating the pinned key are accepted: the key comes "
+            "from the pinned certificates, never from KeyInfo",
+        )
+
+
+def _check_key_value(key_value: etree._Element, cert_pem: bytes, where: str) -> None:
+    """Accept a ``ds:KeyValue`` only if it is exactly the RSA key of the verifying certificate."""
+    public_key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    children = elements(key_value)
+    if (
+        isinstance(public_key, rsa.RSAPublicKey)
+        and len(children) == 1
+        and children[0].tag == qname(NS.DS, "RSAKeyValue")
+    ):
+        parts = elements(children[0])
+        if [part.tag for part in parts] == [qname(NS.DS, "Modulus"), qname(NS.DS, "Exponent")]:
+            numbers = public_key.public_numbers()
+            if (_crypto_binary(parts[0]), _crypto_binary(parts[1])) == (numbers.n, numbers.e):
+                return
+    raise _fail(
+        ErrorCode.KEY_INFO_NOT_ALLOWED,
+        f"{where} holds a ds:KeyValue that is not the RSA key of the pinned certificate that "
+        "verified the signature; a KeyValue is accepted only when it repeats that key (key "
+        "confusion)",
+    )
+
+
+def _crypto_binary(element: etree._Element) -> int | None:
+    """Return the integer of an ``ds:CryptoBinary`` value, or None when it is not one."""
+    if len(element):
+        return None
+    try:
+        raw = base64.b64decode("".join((element.text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return int.from_bytes(raw, "big") if raw else None
 
 
 def _der(cert_pem: bytes) -> bytes:

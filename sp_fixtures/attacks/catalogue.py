@@ -27,7 +27,8 @@ __all__ = ["Attack", "CatalogueError", "Evil", "Expected", "Family", "Layout", "
 Layout = Literal["assertion", "response", "both"]
 """What the baseline response has signed before the attack is applied."""
 Requirement = Literal["replay-protection", "sha1-off"]
-"""An SP setting without which the refusal is not required (the strict STS defaults both off)."""
+"""An SP setting without which the refusal is not required. The strict STS has sha1-off on by
+default (``allow_sha1`` turns it off) and replay-protection off (``refuse_replays`` turns it on)."""
 Scope = Literal["any", "aws"]
 """``aws`` when the refusal is an AWS rule that other SPs need not share."""
 Evil = Literal["name_id", "role", "name_id+role", "none"]
@@ -66,12 +67,13 @@ class Expected:
     """The code :func:`~sp_fixtures.verify.verify_response` refuses with; None when the check
     is the SP's own (times, audience, recipient, replay, attribute rules, transport limits)."""
     sts_rule: str | None
-    """The strict-STS rule that refuses it; None when the STS accepts it by default (see
-    ``requires``)."""
+    """The strict-STS rule that refuses it (by default, or under the setting ``requires``
+    names); None when the strict STS has no rule that refuses it."""
     aws_error: str | None
     """The AWS error code the STS answers with."""
     requires: Requirement | None = None
-    """The SP setting under which the refusal is required; the STS's default accepts it."""
+    """The SP setting under which the refusal is required: an SP without it may accept the
+    variant (a policy choice, not a finding). See :data:`Requirement` for the STS defaults."""
     safe_if: str | None = None
     """An acceptance that is not a finding (e.g. the SP kept the full NameID), when there is one."""
 

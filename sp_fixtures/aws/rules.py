@@ -274,7 +274,7 @@ def check_signature(sts: StrictSts, ex: Exchange) -> None:
     except MetadataError as exc:
         raise e.InvalidIdentityToken(f"Unable to parse provider metadata: {exc}") from None
     try:
-        ex.verified = verify_response(ex.document, trusted)
+        ex.verified = verify_response(ex.document, trusted, allow_sha1=sts.allow_sha1)
     except VerificationError as exc:
         if exc.code == "status_not_success":
             # A Response whose StatusCode is not Success is the IdP saying authentication
@@ -297,6 +297,7 @@ def _verification_message(exc: VerificationError) -> str:
         "multiple_references",
         "signature_malformed",
         "algorithm_not_allowed",
+        "key_info_not_allowed",
     }:
         return e.SIGNATURE_INVALID
     return f"Invalid SAML response: {exc.message}"

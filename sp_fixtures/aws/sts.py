@@ -7,7 +7,9 @@ boto3 returns, with the real Subject, SubjectType, Issuer, Audience, NameQualifi
 SourceIdentity instead of moto's placeholders.
 
 Where AWS's behaviour is not documented (marked "unverified" in a rule's doc), the rule fails
-closed: it refuses, with the most plausible AWS error code.
+closed: it refuses, with the most plausible AWS error code. So SHA-1 (RSA-SHA1 signatures,
+SHA-1 digests) is refused unless the STS is built with ``allow_sha1=True``: whether AWS still
+accepts it is unverified.
 """
 
 from __future__ import annotations
@@ -158,21 +160,26 @@ class StrictSts:
         *,
         minter: Minter | None = None,
         clock: Callable[[], dt.datetime] | None = None,
-        skew: dt.timedelta = dt.timedelta(seconds=60),
+        skew: dt.timedelta = dt.timedelta(0),
         max_age: dt.timedelta = dt.timedelta(minutes=5),
         refuse_replays: bool = False,
+        allow_sha1: bool = False,
         rules: Sequence[Rule] = RULES,
     ) -> None:
         self.iam = iam
         self.minter: Minter = minter or MotoMinter()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.skew = skew
-        """Clock skew allowed on NotBefore/NotOnOrAfter (AWS's is unpublished)."""
+        """Clock skew allowed on NotBefore/NotOnOrAfter/IssueInstant. AWS publishes none (an
+        assertion with a one-minute window expires there, saml2aws #759), so none by default."""
         self.max_age = max_age
         """How long after IssueInstant an assertion may be redeemed."""
         self.refuse_replays = refuse_replays
         """Refuse an assertion ID already exchanged (off by default: AWS's behaviour is
         undocumented, and CLIs commonly exchange one assertion for several roles)."""
+        self.allow_sha1 = allow_sha1
+        """Accept RSA-SHA1 signatures and SHA-1 digests (off by default: whether AWS still
+        accepts SHA-1 is undocumented, so the STS fails closed)."""
         self.seen_assertions: set[tuple[str, str]] = set()
         self.rules = tuple(rules)
 

@@ -1,8 +1,9 @@
 """Tiny service providers on loopback for the runner and CLI tests: a careful one and a naive one.
 
 ``CarefulSp`` verifies with :func:`sp_fixtures.verify.verify_response` and then checks what the
-verifier leaves to the SP (audience, recipient, times, replay); ``NaiveSp`` trusts whatever
-NameID it finds first — so the runner has something to report.
+verifier leaves to the SP (audience, recipient, times, replay); it accepts SHA-1 unless told not
+to, so that runs against it show the runner's policy verdict. ``NaiveSp`` trusts whatever NameID
+it finds first — so the runner has something to report.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def _saml_response(environ: dict[str, Any]) -> bytes | None:
 class CarefulSp:
     """Accept a response only if verified and meant for us, now, once (200 + cookie)."""
 
-    def __init__(self, trusted: TrustedIdp, audience: str, *, refuse_replays: bool = True) -> None:
+    def __init__(self, trusted: TrustedIdp, audience: str, *, refuse_replays: bool = True,
+                 allow_sha1: bool = True) -> None:
         self.trusted = trusted
         self.audience = audience
+        self.allow_sha1 = allow_sha1
+        """Accept RSA-SHA1/SHA-1 (an SP that opted in: the runner reports a policy, no finding)."""
         self.acs_url = ""
         """Set once the server is listening."""
         self.refuse_replays = refuse_replays
@@ -59,7 +63,7 @@ class CarefulSp:
         if document is None:
             return _respond(start_response, "400 Bad Request", "no SAMLResponse")
         try:
-            verified = verify_response(document, self.trusted)
+            verified = verify_response(document, self.trusted, allow_sha1=self.allow_sha1)
         except VerificationError as exc:
             return _respond(start_response, "403 Forbidden", f"refused: {exc.code}")
         problem = self.problem(verified, dt.datetime.now(dt.UTC))

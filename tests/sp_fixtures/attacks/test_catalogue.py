@@ -45,10 +45,9 @@ WORLD = DATA / "attacks" / "world.yaml"
 ATTACKS = load_catalogue()
 ADMIN = "arn:aws:iam::111111111111:role/Admin"
 READ_ONLY = "arn:aws:iam::111111111111:role/ReadOnly"
-NO_SHA1: dict[str, Any] = {
-    "allowed_signature_algorithms": ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",),
-    "allowed_digests": ("http://www.w3.org/2001/04/xmlenc#sha256",),
-}
+SHA1 = [a for a in ATTACKS if a.expect.requires == "sha1-off"]
+#: Requirements the strict STS meets with its default settings (SHA-1 off, replays not tracked).
+STS_DEFAULTS = {"sha1-off"}
 #: Wrapping variants whose signature is meant to break (they rewrite SignedInfo or the ID).
 SIGNATURE_BROKEN_ON_PURPOSE = {"xsw-response-id-changed", "xpath-injection-reference-uri"}
 
@@ -174,17 +173,18 @@ def test_control_is_accepted_by_the_verifier(world: World, generator: AttackGene
 def test_verifier_refuses_with_the_expected_code(world: World, generator: AttackGenerator,
                                                  attack: Attack) -> None:
     built = generator.build(attack)
-    options = NO_SHA1 if attack.expect.requires == "sha1-off" else {}
     with pytest.raises(VerificationError) as refused:
-        verify_response(built.document, world.trusted, **options)
+        verify_response(built.document, world.trusted)
     assert refused.value.code == attack.expect.verifier, refused.value.message
 
 
-@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.expect.requires == "sha1-off"],
-                         ids=lambda a: a.id)
-def test_verifier_defaults_accept_sha1_as_aws_does(world: World, generator: AttackGenerator,
-                                                   attack: Attack) -> None:
-    verified = verify_response(generator.build(attack).document, world.trusted)
+@pytest.mark.parametrize("attack", SHA1, ids=lambda a: a.id)
+def test_verifier_accepts_sha1_only_when_opted_in(world: World, generator: AttackGenerator,
+                                                  attack: Attack) -> None:
+    with pytest.raises(VerificationError) as refused:
+        verify_response(generator.build(attack).document, world.trusted)
+    assert "allow_sha1=True" in refused.value.message
+    verified = verify_response(generator.build(attack).document, world.trusted, allow_sha1=True)
     assert verified.name_id == "alice@corp.example"
 
 
@@ -218,7 +218,7 @@ def test_strict_sts_refuses_with_the_expected_rule(world: World, generator: Atta
     expect = attack.expect
     for sts in (world.sts, world.sts_replays):
         verdict = judge(sts, generator.build(attack))
-        refused_by_default = expect.requires is None
+        refused_by_default = expect.requires is None or expect.requires in STS_DEFAULTS
         if sts.refuse_replays and expect.requires == "replay-protection":
             refused_by_default = True
         if not refused_by_default:
@@ -229,6 +229,15 @@ def test_strict_sts_refuses_with_the_expected_rule(world: World, generator: Atta
         assert verdict.error.code == expect.aws_error
         if expect.sts_rule == "saml.signature":
             assert (verdict.error.detail or "").startswith(str(expect.verifier))
+
+
+@pytest.mark.parametrize("attack", SHA1, ids=lambda a: a.id)
+def test_strict_sts_accepts_sha1_only_when_opted_in(world: World, generator: AttackGenerator,
+                                                    attack: Attack) -> None:
+    opted_in = StrictSts(world.sts.iam, allow_sha1=True)
+    verdict = judge(opted_in, generator.build(attack))
+    assert verdict.error is None, verdict.error.detail
+    assert judge(world.sts, generator.build(attack)).failed_rule == "saml.signature"
 
 
 # --- the strict STS: served over HTTP -------------------------------------------------------

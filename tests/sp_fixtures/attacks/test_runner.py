@@ -86,11 +86,29 @@ def test_careful_sp_refuses_every_attack_and_accepts_the_control(
     assert report.exit_status == EXIT_CLEAN
     accepted = {o.attack.id for o in report.outcomes if o.accepted}
     assert accepted <= POLICY_OR_AWS
-    assert {"rsa-sha1-signature", "sha1-digest"} <= accepted  # verify_response allows SHA-1
+    assert {"rsa-sha1-signature", "sha1-digest"} <= accepted  # CarefulSp opts into SHA-1
     replay = next(o for o in report.outcomes if o.attack.id == "replay-same-response")
     assert not replay.accepted and replay.error is None
     assert app.logins.count("alice@corp.example") >= 3  # the control and two replay primings
     assert len(report.outcomes) == len(load_catalogue())
+
+
+def test_sha1_is_a_policy_verdict_and_refused_by_a_strict_sp(provider: IdentityProvider) -> None:
+    sha1 = [attack_by_id("rsa-sha1-signature"), attack_by_id("sha1-digest")]
+    for allow_sha1, verdict in ((True, "accepted (policy: refusal needs sha1-off)"),
+                                (False, "refused")):
+        app = CarefulSp(TrustedIdp.from_metadata(provider.metadata()), AUDIENCE,
+                        allow_sha1=allow_sha1)
+        server = serve(app)
+        try:
+            url = server.url + "/acs"
+            report = run_against_sp(AttackGenerator(provider, Target(
+                user="alice", sp="loopback-sp", recipient=url)), url,
+                AcceptanceRule(status=200), attacks=sha1)
+        finally:
+            server.stop()
+        assert report.control.accepted and report.findings == ()
+        assert [o.verdict for o in report.outcomes] == [verdict, verdict]
 
 
 def test_naive_sp_is_reported_with_its_findings(provider: IdentityProvider,

@@ -447,6 +447,21 @@ CASES: list[Case] = [
         "Response has expired",
     ),
     Case(
+        "confirmation-expired-seconds-ago",
+        lambda f: f.request(
+            f.issue(confirmation_not_on_or_after=f.now - dt.timedelta(seconds=5))
+        ),
+        "ExpiredTokenException",
+        "saml.not_on_or_after",
+        "Response has expired",
+    ),
+    Case(
+        "not-before-seconds-ahead",
+        lambda f: f.request(f.issue(not_before=f.now + dt.timedelta(seconds=45))),
+        "InvalidIdentityToken",
+        "saml.not_before",
+    ),
+    Case(
         "conditions-expired",
         lambda f: f.request(f.issue(not_on_or_after=f.now - _minutes(1))),
         "ExpiredTokenException",
