@@ -71,6 +71,17 @@ _STATEMENT_ELEMENTS = frozenset(
 )
 _ACTION = re.compile(r"[^:\s]+:\S+")
 
+MAX_POLICY_CHARS = 131_072
+"""The longest policy document IAM's API takes (``policyDocumentType``, max 131072, in
+botocore's IAM model); IAM's quotas are far smaller (a role trust policy 2,048 characters by
+default, a managed policy 6,144), so nothing valid is refused. Checked before JSON decoding."""
+MAX_NESTING = 32
+"""The deepest nesting of JSON arrays and objects parsed (ours, not IAM's: a valid policy nests
+at most 6 deep — Policy, Statement list, statement, Condition, operator, value list). Deeper
+documents are refused before decoding, which would otherwise recurse once per level."""
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
 
 class PolicyError(Exception):
     """Root of the errors this module raises."""
@@ -245,10 +256,9 @@ def parse_policy(document: str | Mapping[str, object]) -> Policy:
     """Parse a policy from JSON text or an already decoded mapping."""
     decoded: object = document
     if isinstance(document, str):
-        try:
-            decoded = json.loads(document, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            raise MalformedPolicyDocument("Policy", f"not valid JSON: {exc}") from None
+        decoded = _decode(document)
+    else:
+        _check_nesting(document)
     if not isinstance(decoded, Mapping):
         raise MalformedPolicyDocument("Policy", "must be a JSON object")
     for element in decoded:
@@ -276,6 +286,55 @@ def parse_policy(document: str | Mapping[str, object]) -> Policy:
                 )
             seen.add(statement.sid)
     return Policy(statements, version, policy_id)
+
+
+def _decode(document: str) -> object:
+    """Decode policy JSON, refusing (MalformedPolicyDocument) what is too long or too deep to
+    decode safely, and what is not JSON."""
+    if len(document) > MAX_POLICY_CHARS:
+        raise MalformedPolicyDocument(
+            "Policy", f"{len(document)} characters, more than the {MAX_POLICY_CHARS} IAM takes"
+        )
+    depth = _text_nesting(document)
+    if depth > MAX_NESTING:
+        raise MalformedPolicyDocument("Policy", f"nested more than {MAX_NESTING} levels deep")
+    try:
+        return json.loads(document, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, or int()'s digit limit
+        raise MalformedPolicyDocument("Policy", f"not valid JSON: {exc}") from None
+
+
+def _text_nesting(document: str) -> int:
+    """Return how deep JSON arrays and objects nest in ``document``, stopping once it is over
+    :data:`MAX_NESTING` (brackets inside strings are not counted)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", document)):
+        if bracket.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _check_nesting(document: object) -> None:
+    """Refuse an already decoded document nested deeper than :data:`MAX_NESTING` (walked
+    without recursion)."""
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children: Sequence[object]
+        if isinstance(value, Mapping):
+            children = list(value.values())
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > MAX_NESTING:
+            raise MalformedPolicyDocument("Policy", f"nested more than {MAX_NESTING} levels deep")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _statement(raw: object, where: str) -> Statement:

@@ -10,6 +10,37 @@ too, and :mod:`~sp_fixtures.aws.saml_provider_calls` keeps in a
 (``AssertionEncryptionMode``, private keys, tags; aws-sts-saml.md §5.1), keeps moto from erasing
 a provider's metadata on an update without one, and answers the tag calls moto lacks.
 
+It is an STS and IAM endpoint, and refuses what neither would take (each in AWS's
+``ErrorResponse``, IAM's namespace for IAM calls, never a 500):
+
+- an ``Authorization`` header that is not a SigV4 ``AWS4-HMAC-SHA256 Credential=<key>/<date>/
+  <region>/<service>/aws4_request, SignedHeaders=…, Signature=…`` (nor S3's SigV2
+  ``AWS <key>:<signature>``): 400 ``IncompleteSignature``. This holds for AssumeRoleWithSAML too,
+  although AWS takes that call unsigned (``smithy.api#noAuth``, aws-sts-saml.md §0): what AWS does
+  with a malformed header on it is not documented, so the layer fails closed and refuses it. A
+  well-formed signature on AssumeRoleWithSAML is ignored (moto accepts any key, so it could not
+  be checked anyway); the SAML response alone authenticates the call;
+- a body it cannot read (a broken ``Transfer-Encoding: chunked``): 400 ``InvalidQueryParameter``;
+- a request that names no action moto can route — unsigned, with no ``Action``, no
+  ``X-Amz-Target`` and no path moto routes on: moto would answer it as S3's ListBuckets —:
+  400 ``MissingAction`` ("Missing Action"); the same request naming an STS or IAM action that
+  needs a signature: 403 ``MissingAuthenticationToken``; naming any other action: 400
+  ``InvalidAction``. S3 requests signed for S3 (header or presigned URL), ``/moto-api`` and the
+  unsigned requests moto routes elsewhere (Cognito's unsigned calls, by ``X-Amz-Target``) still
+  reach moto. moto reads signatures from the ``Authorization`` header only, so a presigned STS
+  or IAM URL, which moto would hand to S3, is refused as unsigned;
+- an STS or IAM request (signed for ``sts``/``iam``, or unsigned AssumeRoleWithWebIdentity)
+  with no ``Action`` (``MissingAction``), an action the service does not have (``InvalidAction``,
+  "Could not find operation Nope for version 2010-05-08"), a body that is not a form
+  (``InvalidQueryParameter``) or a required parameter missing (``ValidationError``, AWS's
+  "Value null at 'roleName' failed to satisfy constraint: Member must not be null"), per
+  botocore's service models;
+- IAM's CreateRole / UpdateAssumeRolePolicy with a trust policy IAM would refuse
+  (:mod:`~sp_fixtures.aws.iam_role_calls`);
+- and whatever moto still fails on (an exception, or an HTTP 5xx) for an STS or IAM call:
+  400 ``ValidationError`` saying so, or 400 ``InvalidAction`` for an operation moto does not
+  implement, instead of moto's HTML 500 page.
+
 Credentials from AssumeRoleWithSAML cannot call ``GetFederationToken`` or ``GetSessionToken``
 (aws-sts-saml.md §1.2), but moto mints ordinary keys that can: the app remembers the access key
 ids it issued and refuses those two calls signed with one of them
@@ -25,6 +56,7 @@ also reads the account from an endpoint path ``/_account/<12 digits>``:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import socket
@@ -47,6 +79,7 @@ from sp_fixtures.aws.errors import (
     StsError,
     ValidationError,
 )
+from sp_fixtures.aws.iam_role_calls import check_role_call
 from sp_fixtures.aws.iam_view import MOTO_ACCOUNT_HEADER, MotoIam, ProviderExtras
 from sp_fixtures.aws.saml_provider_calls import (
     IAM_NS,
@@ -65,10 +98,12 @@ from sp_fixtures.aws.wire import (
 )
 
 if TYPE_CHECKING:
+    from botocore.model import ServiceModel
     from werkzeug.serving import BaseWSGIServer
 
 __all__ = [
     "MAX_BODY",
+    "MissingAuthenticationToken",
     "SAML_SESSION_REFUSED_ACTIONS",
     "InternalFailure",
     "RunningServer",
@@ -90,6 +125,15 @@ MAX_IAM_BODY = 32_000_000
 """IAM bodies are read up to this size (SAMLMetadataDocument may be 10,000,000 characters)."""
 STRICT_ACTION = "AssumeRoleWithSAML"
 STS_VERSION = "2011-06-15"
+IAM_VERSION = "2010-05-08"
+MISSING_ACTION = "Missing Action"
+MISSING_TOKEN = "Request is missing Authentication Token"  # noqa: S105 - AWS's error text
+MOTO_CONTROL_PATHS = ("/moto-api", "/latest/meta-data/", "/latest/api/")
+"""Paths moto's server answers itself, whatever the request says (``werkzeug_app.py``)."""
+SERVICE_KEY = "fedharness.service"
+"""The environ key naming the service (``sts``/``iam``) a request was judged as."""
+ACTION_KEY = "fedharness.action"
+"""The environ key holding the STS/IAM action a request was judged as."""
 DEFAULT_MOTO_ACCOUNT = "123456789012"
 """The account moto uses when a request names none."""
 ACCOUNT_PATH = re.compile(r"/_account/(\d{12})(?=/|$)")
@@ -113,6 +157,15 @@ REQUIRED_PARAMETERS = {
 MALFORMED_QUERY = "The AWS query string is malformed or does not adhere to AWS standards"
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORM = "application/x-www-form-urlencoded"
+
+
+class MissingAuthenticationToken(StsError):
+    """An STS or IAM call that needs a signature came unsigned (code and text as AWS's
+    common errors; HTTP 403)."""
+
+    code = "MissingAuthenticationToken"
+    status = 403
+    sender_fault = True
 
 
 def moto_app() -> WsgiApp:
@@ -143,7 +196,7 @@ class StrictStsApp:
         if extras is None:
             extras = sts.iam.extras if isinstance(sts.iam, MotoIam) else ProviderExtras()
         self.extras = extras
-        self.saml_provider_calls = SamlProviderCalls(sts, extras, self.fallback)
+        self.saml_provider_calls = SamlProviderCalls(sts, extras, self._moto)
         self.saml_access_keys: set[str] = set()
         """Access key ids this app issued through AssumeRoleWithSAML (one per exchange, as
         moto keeps one session per exchange; never shared with another app)."""
@@ -166,6 +219,8 @@ class StrictStsApp:
         self, environ: dict[str, Any], start_response: Callable[..., Any], request_id: str
     ) -> Iterable[bytes]:
         _take_account_from_path(environ)
+        if _is_moto_control_path(environ):
+            return self.fallback(environ, start_response)  # moto answers these paths itself
         service = _signing_service(environ)
         if service not in (None, "sts", "iam"):
             return self.fallback(environ, start_response)  # moto cannot route it to STS
@@ -178,12 +233,65 @@ class StrictStsApp:
             )
         self._refuse_saml_session(environ, body)
         params = _moto_params(environ, body)
-        action = params.get("Action", "")
+        if service is None:
+            service = _unsigned_service(environ, body, params)
+            if service not in ("sts", "iam"):
+                return self.fallback(environ, start_response)  # Cognito, presigned S3, …
+        environ[SERVICE_KEY] = service
+        action = _checked_action(service, environ, body, params)
+        environ[ACTION_KEY] = action
         if action == "AttachRolePolicy":
             _load_aws_managed_policy(environ, params.get("PolicyArn", ""))
-        if action in PROVIDER_ACTIONS:
+        if service == "iam" and action in PROVIDER_ACTIONS:
             return self.saml_provider_calls(action, params, environ, start_response, request_id)
-        return self.fallback(environ, start_response)
+        if service == "iam":
+            check_role_call(action, params)
+        return self._moto(environ, start_response)
+
+    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Run an STS or IAM request through moto, turning its failures into AWS errors.
+
+        moto's server propagates a handler's exception (Flask debug mode) or answers an HTML
+        500: either becomes a 400 ``ValidationError`` naming what failed — the request was
+        checked against the service model first, so what is left is input moto cannot take —
+        and an operation moto lacks (NotImplementedError) a 400 ``InvalidAction``.
+        """
+        action = str(environ.get(ACTION_KEY) or "the request")
+        chunks: list[bytes] = []
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], None]:
+            captured.append((status, list(headers)))
+            return chunks.append
+
+        try:
+            result = self.fallback(environ, capture)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except StsError:
+            raise
+        except NotImplementedError:
+            log.info("moto does not implement %s", action)
+            raise InvalidAction(
+                f"{action} is not implemented by moto, which serves this endpoint"
+            ) from None
+        except Exception as exc:
+            log.warning("moto failed on %s; answered ValidationError", action, exc_info=True)
+            raise _moto_failed(action, f"{type(exc).__name__}: {exc}") from None
+        if not captured:
+            raise _moto_failed(action, "no response")
+        status, headers = captured[-1]
+        if status[:1] == "5":
+            log.warning("moto answered %s to %s; answered ValidationError", status, action)
+            raise _moto_failed(action, f"HTTP {status}")
+        start_response(status, headers)
+        return [b"".join(chunks)]
 
     def _refuse_saml_session(self, environ: Mapping[str, Any], body: bytes) -> None:
         """Refuse GetFederationToken/GetSessionToken signed with credentials from a SAML
@@ -195,6 +303,14 @@ class StrictStsApp:
         for action in SAML_SESSION_REFUSED_ACTIONS:
             if _names(named, environ, body, action) and _signed_with_any(environ, body, saml_keys):
                 raise session_credentials_refused(action)
+
+
+def _moto_failed(action: str, what: str) -> ValidationError:
+    error = ValidationError(
+        f"The request could not be processed: moto failed on {action} ({what[:300]})"
+    )
+    error.rule = "request.moto_failure"
+    return error
 
 
 def _access_key_id(answer: Mapping[str, object]) -> str:
@@ -283,20 +399,70 @@ def _take_account_from_path(environ: dict[str, Any]) -> None:
             environ[key] = ACCOUNT_PATH.sub("", uri, count=1) or "/"
 
 
-def _signing_service(environ: Mapping[str, Any]) -> str | None:
-    """Return the service a SigV4 Authorization header is scoped to, read as moto reads it.
+def _is_moto_control_path(environ: Mapping[str, Any]) -> bool:
+    path = str(environ.get("PATH_INFO", ""))
+    return path.startswith(MOTO_CONTROL_PATHS) or path == "/favicon.ico"
 
-    None when unsigned (moto then routes by the body's Action, so it may reach STS); ``""``
-    when the scope has not five parts (moto then falls back to S3).
+
+_SIGV4 = "AWS4-HMAC-SHA256"
+_SIGV4_FIELDS = ("Credential", "SignedHeaders", "Signature")
+
+
+def _signing_service(environ: Mapping[str, Any]) -> str | None:
+    """Return the service the Authorization header is signed for, read as moto reads it.
+
+    None when unsigned (moto then routes by the body's Action, so it may reach STS); ``s3`` for
+    S3's SigV2 header (``AWS <key>:<signature>``, which moto hands to S3). Any other header must
+    be SigV4 with ``Credential`` first (where moto reads the scope), ``SignedHeaders`` and
+    ``Signature``, else IncompleteSignature: moto would hand it to S3, which crashes (HTTP 500).
+    The texts follow AWS's ("… not a valid key=value pair (missing equal-sign) in Authorization
+    header …", "Authorization header requires 'Signature' parameter."); the one about the
+    credential scope is ours.
     """
     authorization = str(environ.get("HTTP_AUTHORIZATION") or "")
     if not authorization:
         return None
-    words = authorization.split(",")[0].split()
-    if len(words) < 2:  # moto would crash with an IndexError (HTTP 500)
-        raise IncompleteSignature("Authorization header requires 'Credential' parameter.")
-    scope = words[1].split("/")
-    return scope[3].lower() if len(scope) == 5 else ""
+    shown = authorization if len(authorization) <= 200 else authorization[:200] + "…"
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme == "AWS" and _SIGV2_HEADER.match(authorization):
+        return "s3"
+    if scheme != _SIGV4:
+        raise IncompleteSignature(
+            f"Authorization header requires 'Credential' parameter. Authorization={shown}"
+        )
+    fields: dict[str, str] = {}
+    problems: list[str] = []
+    for part in rest.split(","):
+        key, equals, value = part.strip().partition("=")
+        if not equals:
+            problems.append(
+                f"'{part.strip()[:100]}' not a valid key=value pair (missing equal-sign) in "
+                f"Authorization header: '{shown}'."
+            )
+        else:
+            fields.setdefault(key.strip(), value.strip())
+    problems += [
+        f"Authorization header requires '{name}' parameter."
+        for name in _SIGV4_FIELDS
+        if name not in fields
+    ]
+    scope = fields.get("Credential", "").split("/")
+    words = authorization.split(",")[0].split()  # where moto reads the scope
+    if not problems and (
+        len(scope) != 5
+        or not all(scope)
+        or scope[4] != "aws4_request"
+        or len(words) != 2
+        or not words[1].startswith("Credential=")
+    ):
+        credential = fields["Credential"][:100]
+        problems.append(
+            "Authorization header's Credential must come first and be "
+            f"<access key>/<date>/<region>/<service>/aws4_request, not '{credential}'."
+        )
+    if problems:
+        raise IncompleteSignature(" ".join(problems))
+    return scope[3].lower()
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
@@ -312,12 +478,17 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes:
     stream = environ["wsgi.input"]
     chunks: list[bytes] = []
     size = 0
-    while size < expected:
-        chunk = stream.read(min(1 << 16, expected - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        while size < expected:
+            chunk = stream.read(min(1 << 16, expected - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (OSError, ValueError) as exc:  # werkzeug: "Invalid chunk header", a disconnect, …
+        raise InvalidQueryParameter(
+            f"{MALFORMED_QUERY} (the request body could not be read: {str(exc)[:100]})"
+        ) from None
     if size > limit:
         raise RequestTooLarge(f"Request body too large: over {limit} bytes")
     body = b"".join(chunks)
@@ -402,7 +573,7 @@ def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, object]
         params[key] = value
     action = params.get("Action")
     if action is None:
-        raise MissingAction("The request is missing an action or a required parameter.")
+        raise MissingAction(MISSING_ACTION)
     if action.lower() != STRICT_ACTION.lower():
         raise InvalidQueryParameter(
             f"{MALFORMED_QUERY} (Action is {action!r} but the request names {STRICT_ACTION})"
@@ -453,17 +624,127 @@ def _validation_message(problems: list[str]) -> str:
 
 
 def _moto_params(environ: Mapping[str, Any], body: bytes) -> dict[str, str]:
-    """Return the parameters as moto reads them: the form's if any, else the query string's."""
+    """Return the parameters as moto reads them: the form's if any, else the query string's,
+    else the body's read as a query string whatever its Content-Type (``setup_class``); moto
+    would next read the headers, which an STS or IAM call never names its action in."""
     content_type = str(environ.get("CONTENT_TYPE", "")).lower()
     pairs: list[tuple[str, str]] = []
     if content_type.startswith(_FORM):
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     if not pairs:
         pairs = parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    if not pairs and not _is_multipart(environ):
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     params: dict[str, str] = {}
     for key, value in pairs:
         params.setdefault(key, value)  # the first value, as werkzeug's MultiDict gives moto
     return params
+
+
+# --- what moto would do with a request ---------------------------------------------------------
+
+
+@functools.cache
+def _service_model(service: str) -> ServiceModel:
+    """Return botocore's model of ``sts`` or ``iam`` (loaded once)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+@functools.cache
+def _moto_router() -> Any:
+    """Return a moto dispatcher, used only to ask where moto would route a request."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def _unsigned_service(environ: dict[str, Any], body: bytes, params: Mapping[str, str]) -> str:
+    """Return the service moto routes an unsigned request to, refusing it when moto would
+    answer it as S3 only because it names nothing else (moto's default).
+
+    A request that names no action: MissingAction, unless it is an S3 presigned URL. One that
+    names an STS or IAM action needing a signature: MissingAuthenticationToken (also when
+    presigned: moto reads signatures from the Authorization header only); AssumeRoleWithWebIdentity
+    (unsigned in AWS) moto routes only as a form body: InvalidQueryParameter otherwise. One that
+    names any other action: InvalidAction.
+    """
+    probe = {**environ, "wsgi.input": BytesIO(body)}
+    router = _moto_router()
+    try:
+        host = router.infer_service_region_host(probe, str(environ.get("PATH_INFO", "")))
+    except Exception:  # e.g. an X-Amz-Target without a ".": moto would fail (HTTP 500)
+        host = None
+    if host is not None:
+        backend = router.get_backend_for_host(host)
+        if backend is not None:
+            return str(backend)
+    action = params.get("Action", "")
+    version = params.get("Version", "")
+    sts_ops = set(_service_model("sts").operation_names)
+    iam_ops = set(_service_model("iam").operation_names)
+    if version == IAM_VERSION or (action in iam_ops and action not in sts_ops):
+        environ[SERVICE_KEY] = "iam"
+    if not action:
+        if _query_signed(environ):
+            return "s3"  # a presigned S3 URL: moto hands it to S3
+        raise MissingAction(MISSING_ACTION)
+    if action in sts_ops or action in iam_ops:
+        service = "iam" if environ.get(SERVICE_KEY) == "iam" else "sts"
+        if _service_model(service).operation_model(action).auth_type == "none":
+            raise InvalidQueryParameter(
+                f"{MALFORMED_QUERY} ({action} is taken here as a form body, {_FORM})"
+            )
+        raise MissingAuthenticationToken(MISSING_TOKEN)
+    default = IAM_VERSION if environ.get(SERVICE_KEY) == "iam" else STS_VERSION
+    raise InvalidAction(f"Could not find operation {action} for version {version or default}")
+
+
+def _query_signed(environ: Mapping[str, Any]) -> bool:
+    """Tell whether the query string carries a signature (a presigned URL, SigV4 or SigV2)."""
+    keys = {
+        key.strip().lower()
+        for key, _ in parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    }
+    return "x-amz-credential" in keys or {"awsaccesskeyid", "signature"} <= keys
+
+
+def _checked_action(
+    service: str, environ: Mapping[str, Any], body: bytes, params: Mapping[str, str]
+) -> str:
+    """Return the STS or IAM action the request names, refusing what the service would refuse
+    before running it: no Action (MissingAction), an action it does not have (InvalidAction),
+    a body that is not a form (InvalidQueryParameter), a required parameter missing
+    (ValidationError; botocore's model says which are required and how each is named)."""
+    content_type = str(environ.get("CONTENT_TYPE", "")).strip()
+    if body.strip() and content_type and not content_type.lower().startswith(_FORM):
+        raise InvalidQueryParameter(
+            f"{MALFORMED_QUERY} (the body is {content_type[:100]}; {service.upper()} takes {_FORM})"
+        )
+    action = params.get("Action", "")
+    if not action:
+        raise MissingAction(MISSING_ACTION)
+    model = _service_model(service)
+    if action not in model.operation_names:
+        version = params.get("Version") or model.api_version
+        raise InvalidAction(f"Could not find operation {action[:200]} for version {version[:40]}")
+    shape = model.operation_model(action).input_shape
+    if shape is None:
+        return action
+    problems = []
+    for name in shape.required_members:
+        wire = str(shape.members[name].serialization.get("name", name))
+        if not any(key == wire or key.startswith(wire + ".") for key in params):
+            field = name[0].lower() + name[1:]
+            problems.append(
+                f"Value null at '{field}' failed to satisfy constraint: Member must not be null"
+            )
+    if problems:
+        error = ValidationError(_validation_message(problems))
+        error.rule = "request.required_parameter"
+        raise error
+    return action
 
 
 # --- writing a reply ------------------------------------------------------------------------
@@ -475,7 +756,8 @@ def _reply_error(
     request_id: str,
     environ: Mapping[str, Any],
 ) -> list[bytes]:
-    namespace = IAM_NS if isinstance(error, IamRefusal) else STS_NS
+    iam = isinstance(error, IamRefusal) or environ.get(SERVICE_KEY) == "iam"
+    namespace = IAM_NS if iam else STS_NS
     payload = error_xml(error, request_id=request_id, namespace=namespace)
     close = not environ.get("fedharness.body_read")
     return xml_reply(start_response, payload, error.status, request_id, close=close)

@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from sp_fixtures.aws.policy import (
+    MAX_NESTING,
+    MAX_POLICY_CHARS,
     MalformedPolicyDocument,
     Outcome,
     Policy,
@@ -178,3 +180,80 @@ def test_condition_record_shows_resolved_variables() -> None:
         "StringLike s3:prefix = ['home/${aws:username}/*', '${x}'] "
         "(resolved ['home/alice/*', '<no value>']) failed, request had 'tmp/'"
     )
+
+
+# --- hostile documents: refused with PolicyError, never a RecursionError ---------------------
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": {
+        "Effect": "Allow",
+        "Principal": {"Federated": "arn:aws:iam::111122223333:saml-provider/CorpIdP"},
+        "Action": "sts:AssumeRoleWithSAML",
+        "Condition": {"StringEquals": {"saml:sub": ["a"]}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "[" * 50_000 + "]" * 50_000,  # an audit's trust policy: RecursionError (HTTP 500) before
+        "[" * 1020 + "]" * 1020,  # within STS's 2,048-character session Policy
+        '{"Statement":' + "[" * 3000 + "]" * 3000 + "}",
+        '{"Statement":[{"Condition":{"StringEquals":{"k":' + "[" * 900 + "]" * 900 + "}}}]}",
+        "{" * 40,  # unbalanced: refused for its depth before JSON sees it
+    ],
+    ids=["50000-arrays", "1020-arrays", "3000-in-statement", "900-in-condition", "40-open"],
+)
+def test_deep_text_is_refused_before_decoding(document: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(document)
+
+    assert isinstance(caught.value, MalformedPolicyDocument)
+    assert str(caught.value) == f"Policy: nested more than {MAX_NESTING} levels deep"
+
+
+def test_deep_mapping_is_refused_without_recursing() -> None:
+    deep: object = "x"
+    for _ in range(5000):
+        deep = [deep]
+    document = {"Statement": {"Effect": "Allow", "Action": "*", "Condition": deep}}
+
+    with pytest.raises(MalformedPolicyDocument, match="nested more than"):
+        parse_policy(document)
+
+
+def test_nesting_at_the_limit_parses_up_to_the_grammar() -> None:
+    # Depth MAX_NESTING is decoded (and then refused by the grammar, not for its depth).
+    nested = "[" * (MAX_NESTING - 3) + '"v"' + "]" * (MAX_NESTING - 3)
+    document = '{"Statement":[{"Condition":' + nested + "}]}"
+
+    with pytest.raises(MalformedPolicyDocument) as caught:
+        parse_policy(document)
+
+    assert "nested" not in str(caught.value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    document = json.loads(json.dumps(TRUST))
+    document["Statement"]["Condition"]["StringEquals"]["saml:sub"] = ["[" * 100 + '"\\{' * 50]
+
+    assert parse_policy(json.dumps(document)).statements[0].conditions[0].values == (
+        "[" * 100 + '"\\{' * 50,
+    )
+
+
+def test_oversized_text_is_refused_unread() -> None:
+    document = json.dumps(TRUST) + " " * MAX_POLICY_CHARS
+
+    with pytest.raises(MalformedPolicyDocument, match=f"more than the {MAX_POLICY_CHARS}"):
+        parse_policy(document)
+
+
+def test_number_beyond_the_digit_limit_is_malformed() -> None:
+    # json.loads raises ValueError (not JSONDecodeError) for an integer over 4,300 digits.
+    document = json.dumps(TRUST).replace('"a"', "1" * 5000)
+
+    with pytest.raises(MalformedPolicyDocument, match="not valid JSON"):
+        parse_policy(document)
