@@ -1,12 +1,17 @@
-"""Where assertions are exchanged: moto in-process (default), a running strict STS server, or
-live AWS. Each backend provisions what it can and answers with an :class:`ExchangeOutcome`."""
+"""Where assertions are exchanged: moto in-process (default; the scenario's AWS world provisioned
+fresh), a running strict STS server (its IAM reconciled with the scenario first), or live AWS.
+Each backend answers with an :class:`ExchangeOutcome`."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from scenarios.loader import LoadedScenario
@@ -74,7 +79,9 @@ class MotoExchanger:
             base_dir=loaded.path.parent,
             scenario_name=_tag_name(loaded.name),
         )
-        self.sts = StrictSts(provisioned.iam(), clock=clock)
+        self.sts = StrictSts(
+            provisioned.iam(), clock=clock, allow_sha1=loaded.scenario.sts.allow_sha1
+        )
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
         """Judge the request strictly; mint credentials in moto when it passes."""
@@ -104,15 +111,33 @@ class MotoExchanger:
 
 
 class ServerExchanger:
-    """A running ``fedharness sts serve``: provisioned through its IAM API, called with boto3."""
+    """A running ``fedharness sts serve``: its IAM brought to the scenario, called with boto3.
+
+    Before any exchange the server's IAM is reconciled with the scenario
+    (:func:`~sp_fixtures.aws.provision.reconcile`): missing providers and roles are created and
+    existing ones are updated to the scenario's definition, so a verdict never rests on a
+    server left with another version of them. Each change is reported, one line each, through
+    ``report`` (default: standard error) and kept in :attr:`changes`. Providers and roles the
+    scenario does not name are left alone; one the scenario names is changed even if another
+    scenario set it up on the same server.
+
+    The server judges with its own flags (``--allow-sha1``, ``--refuse-replays``), not with the
+    scenario's ``sts:`` settings.
+    """
 
     mode: AwsMode = "server"
 
-    def __init__(self, loaded: LoadedScenario, endpoint_url: str) -> None:
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        endpoint_url: str,
+        *,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         import boto3
 
         from sp_fixtures.aws.iam_view import pin_moto_account
-        from sp_fixtures.aws.provision import provision
+        from sp_fixtures.aws.provision import reconcile
 
         self.session = boto3.Session(
             aws_access_key_id="fedharness",
@@ -125,14 +150,19 @@ class ServerExchanger:
             pin_moto_account(client, account_id)
             return client
 
-        if not _already_provisioned(loaded, iam_client):
-            provision(
+        with _one_reconcile_at_a_time():
+            reconciled = reconcile(
                 loaded.scenario.aws,
                 iam_client_factory=iam_client,
                 idp_metadata=loaded.provider.metadata(),
                 base_dir=loaded.path.parent,
                 scenario_name=_tag_name(loaded.name),
             )
+        self.changes: tuple[str, ...] = reconciled.changes
+        """What reconciling changed on the server, one line each (empty: it already matched)."""
+        say = report if report is not None else _to_stderr
+        for change in self.changes:
+            say(f"server {endpoint_url}: {change}")
         self.sts_client = self.session.client("sts", endpoint_url=endpoint_url)
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
@@ -174,6 +204,8 @@ class LiveExchanger:
 
         session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")
         self.sts = LiveSts(session, endpoint_url=endpoint_url)
+        # Our own verdict, compared with AWS's, follows the scenario's STS settings.
+        self.sts.strict.allow_sha1 = loaded.scenario.sts.allow_sha1
 
     def exchange(self, role_arn: str, principal_arn: str, assertion: str) -> ExchangeOutcome:
         """Call AWS; report where our own verdict disagrees."""
@@ -194,23 +226,30 @@ class LiveExchanger:
         )
 
 
-def _already_provisioned(loaded: LoadedScenario, iam_client: Any) -> bool:
-    """Return whether every provider and role of the scenario exists on the server already
-    (``fedharness sts serve --config`` provisions the same world at start)."""
-    from botocore.exceptions import ClientError
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
-    for account_id, account in loaded.scenario.aws.accounts.items():
-        client = iam_client(account_id)
+
+@contextlib.contextmanager
+def _one_reconcile_at_a_time() -> Iterator[None]:
+    """Let one of this user's processes at a time reconcile a server (any server: it is quick).
+
+    ``run --jobs N`` workers each open a ServerExchanger: in turn, the first brings the server to
+    the scenario and the others find nothing to change, instead of racing (two detaches of one
+    policy, the second refused). No lock where ``fcntl`` is missing (not POSIX).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = Path(tempfile.gettempdir()) / f"fedharness-{os.getuid()}-server-reconcile.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            for name in account.saml_providers:
-                client.get_saml_provider(
-                    SAMLProviderArn=f"arn:aws:iam::{account_id}:saml-provider/{name}"
-                )
-            for name in account.roles:
-                client.get_role(RoleName=name)
-        except ClientError:
-            return False
-    return bool(loaded.scenario.aws.accounts)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _tag_name(name: str) -> str:

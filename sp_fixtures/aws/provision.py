@@ -2,8 +2,10 @@
 
 :func:`provision` fills moto's in-process mock (one IAM client per account, see
 :func:`~sp_fixtures.aws.iam_view.moto_iam_client_factory`) and records in a
-:class:`~sp_fixtures.aws.iam_view.ProviderExtras` what moto drops. The live path
-(:mod:`sp_fixtures.aws.live`) reuses the same building blocks against real AWS.
+:class:`~sp_fixtures.aws.iam_view.ProviderExtras` what moto drops. :func:`reconcile` brings an
+IAM that already holds some of it, or another version of it (``fedharness sts serve``), to the
+same world and says what it changed. The live path (:mod:`sp_fixtures.aws.live`) reuses the same
+building blocks against real AWS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import botocore.exceptions
 import botocore.parsers
@@ -41,6 +44,8 @@ from .account import (
     UnknownManagedPolicyError,
     managed_tags,
     new_provider_uuid,
+    provider_arn,
+    role_arn,
 )
 from .iam_view import (
     PROVIDER_UUID_HEADER,
@@ -143,6 +148,264 @@ def _load_moto_managed_policies(account_id: str, account: AccountSpec) -> None:
                     f"role {role_name} in {account_id}: {policy} is not an AWS managed policy "
                     "moto knows"
                 )
+
+
+# --- reconcile: an idempotent apply ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconciledWorld:
+    """What :func:`reconcile` left in place: the scenario's providers and roles (ARNs), and the
+    changes it made to get there, one line each (none when the endpoint already matched)."""
+
+    saml_providers: tuple[str, ...]
+    roles: tuple[str, ...]
+    changes: tuple[str, ...]
+
+
+def reconcile(
+    world: AwsWorld,
+    *,
+    iam_client_factory: Callable[[str], IamClient],
+    idp_metadata: bytes,
+    base_dir: Path,
+    scenario_name: str = DEFAULT_SCENARIO_NAME,
+) -> ReconciledWorld:
+    """Make an IAM endpoint hold every provider and role of ``world`` as ``world`` defines them.
+
+    An idempotent apply for ``sts serve``, whose IAM may hold an earlier version of the scenario,
+    another scenario's world, or part of one. What is missing is made as :func:`provision`
+    makes it (:func:`create_provider`, :func:`create_role`); what exists is brought to the
+    definition: a provider's metadata, private keys, AssertionEncryptionMode and tags; a role's
+    trust policy, MaxSessionDuration, tags, managed and inline policies
+    (:func:`sync_role_policies`). IAM cannot change a role's path nor a provider's
+    SAMLProviderUUID, nor unset its AssertionEncryptionMode: such a resource is deleted and made
+    again (a provider keeps its SAMLProviderUUID unless the scenario fixes another). Providers
+    and roles the scenario does not name are never touched.
+
+    Every file is read before the first call. Private keys are told apart by the KeyId
+    ``sts serve`` gives them (:func:`~sp_fixtures.aws.saml_provider_calls.private_key_id`);
+    live AWS's KeyIds are opaque, so use :func:`sp_fixtures.aws.live.apply` there.
+    """
+    tags = managed_tags(scenario_name)
+    materials = {
+        (account_id, name): provider_material(spec, idp_metadata=idp_metadata, base_dir=base_dir)
+        for account_id, account in world.accounts.items()
+        for name, spec in account.saml_providers.items()
+    }
+    providers: list[str] = []
+    roles: list[str] = []
+    changes: list[str] = []
+    for account_id, account in world.accounts.items():
+        iam = iam_client_factory(account_id)
+        for name, spec in account.saml_providers.items():
+            material = materials[(account_id, name)]
+            changes += _reconcile_provider(iam, account_id, name, spec, material, tags)
+            providers.append(provider_arn(account_id, name))
+        if moto_is_active():
+            _load_moto_managed_policies(account_id, account)
+        for name, role in account.roles.items():
+            changes += _reconcile_role(iam, account_id, name, role, tags)
+            roles.append(role_arn(account_id, name, role.path))
+    return ReconciledWorld(tuple(providers), tuple(roles), tuple(changes))
+
+
+def _reconcile_provider(
+    iam: IamClient,
+    account_id: str,
+    name: str,
+    spec: SamlProviderSpec,
+    material: ProviderMaterial,
+    tags: Mapping[str, str],
+) -> list[str]:
+    arn = provider_arn(account_id, name)
+    current = _saml_provider(iam, arn)
+    if current is None:
+        try:
+            created = create_provider(iam, account_id, name, spec, material, tags, uuid=spec.uuid)
+        except AwsCallError:
+            current = _saml_provider(iam, arn)  # made meanwhile (another run)?
+            if current is None:
+                raise
+        else:
+            return [f"created SAML provider {created}"]
+    reason = _provider_replacement(spec, current)
+    if reason is not None:
+        with aws_call(f"delete SAML provider {arn} to make it again"):
+            iam.delete_saml_provider(SAMLProviderArn=arn)
+        uuid = spec.uuid or current.get("SAMLProviderUUID")
+        create_provider(iam, account_id, name, spec, material, tags, uuid=uuid)
+        return [f"replaced SAML provider {arn}: {reason}"]
+    return [
+        f"updated SAML provider {arn}: {change}"
+        for change in _sync_provider(iam, arn, spec, material, tags, current)
+    ]
+
+
+def _provider_replacement(spec: SamlProviderSpec, current: Mapping[str, Any]) -> str | None:
+    """Return why a provider must be deleted and made again (no update can fix it), or None."""
+    uuid = current.get("SAMLProviderUUID")
+    if spec.uuid is not None and uuid != spec.uuid:
+        return f"SAMLProviderUUID {uuid} → {spec.uuid} (IAM cannot change it)"
+    mode = current.get("AssertionEncryptionMode")
+    if spec.encryption is None and mode is not None:
+        return f"AssertionEncryptionMode {mode} → none (IAM cannot unset it)"
+    return None
+
+
+def _sync_provider(
+    iam: IamClient,
+    arn: str,
+    spec: SamlProviderSpec,
+    material: ProviderMaterial,
+    tags: Mapping[str, str],
+    current: Mapping[str, Any],
+) -> list[str]:
+    """Bring an existing provider's metadata, keys, encryption mode and tags to ``spec``."""
+    from .saml_provider_calls import MAX_PRIVATE_KEYS, private_key_id  # it imports this module
+
+    changes: list[str] = []
+
+    def update(change: str, **request: str) -> None:
+        with aws_call(f"update SAML provider {arn} ({change})"):
+            iam.update_saml_provider(
+                SAMLProviderArn=arn, SAMLMetadataDocument=material.metadata, **request
+            )
+        changes.append(change)
+
+    if current.get("SAMLMetadataDocument") != material.metadata:
+        update("metadata")
+    held = [str(key["KeyId"]) for key in current.get("PrivateKeyList", [])]
+    wanted = {private_key_id(pem): pem for pem in material.private_keys}
+    unwanted = [key_id for key_id in held if key_id not in wanted]
+    for key_id, pem in wanted.items():
+        if key_id in held:
+            continue
+        if len(held) >= MAX_PRIVATE_KEYS and unwanted:  # make room, one key per call
+            gone = unwanted.pop(0)
+            update(f"removed private key {gone}", RemovePrivateKey=gone)
+            held.remove(gone)
+        update(f"added private key {key_id}", AddPrivateKey=pem.decode("ascii"))
+        held.append(key_id)
+    for gone in unwanted:
+        update(f"removed private key {gone}", RemovePrivateKey=gone)
+    mode = spec.encryption.mode if spec.encryption else None
+    held_mode = current.get("AssertionEncryptionMode")
+    if mode is not None and held_mode != mode:
+        update(
+            f"AssertionEncryptionMode {held_mode or 'none'} → {mode}", AssertionEncryptionMode=mode
+        )
+    changes += _sync_tags(
+        f"SAML provider {arn}",
+        current.get("Tags", []),
+        {**spec.tags, **tags},
+        tag=lambda new: iam.tag_saml_provider(SAMLProviderArn=arn, Tags=tag_list(new)),
+        untag=lambda keys: iam.untag_saml_provider(SAMLProviderArn=arn, TagKeys=keys),
+    )
+    return changes
+
+
+def _reconcile_role(
+    iam: IamClient, account_id: str, name: str, spec: RoleSpec, tags: Mapping[str, str]
+) -> list[str]:
+    current = _role(iam, name)
+    if current is None:
+        try:
+            created = create_role(iam, account_id, name, spec, tags)
+        except AwsCallError:
+            current = _role(iam, name)  # made meanwhile, or made before a later call failed?
+            if current is None:
+                raise
+        else:
+            return [f"created role {created}"]
+    arn = str(current["Arn"])
+    if current.get("Path", "/") != spec.path:
+        delete_role(iam, name)
+        created = create_role(iam, account_id, name, spec, tags)
+        return [
+            f"replaced role {arn} with {created}: path {current.get('Path')} → {spec.path} "
+            "(IAM cannot change a role's path)"
+        ]
+    changes: list[str] = []
+    trust = spec.trust_policy_json(account_id)
+    if policy_document(current.get("AssumeRolePolicyDocument")) != json.loads(trust):
+        with aws_call(f"update the trust policy of role {name}"):
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+        changes.append("trust policy replaced by the scenario's")
+    held = int(current.get("MaxSessionDuration", 3600))
+    if held != spec.max_session_duration:
+        with aws_call(f"update the MaxSessionDuration of role {name}"):
+            iam.update_role(RoleName=name, MaxSessionDuration=spec.max_session_duration)
+        changes.append(f"MaxSessionDuration {held} → {spec.max_session_duration}")
+    changes += _sync_tags(
+        f"role {name}",
+        current.get("Tags", []),
+        {**spec.tags, **tags},
+        tag=lambda new: iam.tag_role(RoleName=name, Tags=tag_list(new)),
+        untag=lambda keys: iam.untag_role(RoleName=name, TagKeys=keys),
+    )
+    changes += sync_role_policies(iam, name, spec)
+    return [f"updated role {arn}: {change}" for change in changes]
+
+
+def _sync_tags(
+    what: str,
+    held: list[dict[str, str]],
+    wanted: Mapping[str, str],
+    *,
+    tag: Callable[[dict[str, str]], object],
+    untag: Callable[[list[str]], object],
+) -> list[str]:
+    """Make a resource's tags exactly ``wanted`` (one call each way); one line per tag changed."""
+    current = {item["Key"]: item["Value"] for item in held}
+    changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+    extra = sorted(key for key in current if key not in wanted)
+    if changed:
+        with aws_call(f"tag {what}"):
+            tag(changed)
+    if extra:
+        with aws_call(f"untag {what}"):
+            untag(extra)
+    return [
+        *(
+            f"tag {key}={value}" + (f" (was {current[key]})" if key in current else "")
+            for key, value in changed.items()
+        ),
+        *(f"untagged {key} (was {current[key]})" for key in extra),
+    ]
+
+
+def delete_role(iam: IamClient, name: str) -> None:
+    """Detach managed policies and delete inline ones, then the role (IAM's required order)."""
+    with aws_call(f"delete role {name}"):
+        for policy in attached_policies(iam, name):
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy)
+        for policy_name in inline_policy_names(iam, name):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        iam.delete_role(RoleName=name)
+
+
+def _saml_provider(iam: IamClient, arn: str) -> dict[str, Any] | None:
+    return _unless_missing(
+        f"get SAML provider {arn}", lambda: iam.get_saml_provider(SAMLProviderArn=arn)
+    )
+
+
+def _role(iam: IamClient, name: str) -> dict[str, Any] | None:
+    found = _unless_missing(f"get role {name}", lambda: iam.get_role(RoleName=name))
+    return None if found is None else dict(found["Role"])
+
+
+def _unless_missing(what: str, call: Callable[[], Any]) -> dict[str, Any] | None:
+    """Return ``call()``'s answer, or None when IAM answers NoSuchEntity."""
+    try:
+        return dict(call())
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            return None
+        raise call_error(what, exc) from None
+    except BOTOCORE_ERRORS as exc:
+        raise call_error(what, exc) from None
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -331,22 +594,57 @@ def create_role(
     return arn
 
 
-def sync_role_policies(iam: IamClient, name: str, spec: RoleSpec, *, fresh: bool = False) -> None:
-    """Make a role's managed and inline policies exactly those of ``spec``."""
+def sync_role_policies(
+    iam: IamClient, name: str, spec: RoleSpec, *, fresh: bool = False
+) -> list[str]:
+    """Make a role's managed and inline policies exactly those of ``spec``.
+
+    Return one line per change made (``attached …``, ``detached …``, ``put inline policy …``,
+    ``replaced inline policy …``, ``deleted inline policy …``); an inline policy whose document
+    already matches is left as it is. ``fresh``: the role was just created, holds nothing yet.
+    """
     attached = set() if fresh else set(attached_policies(iam, name))
     inline = set() if fresh else set(inline_policy_names(iam, name))
+    changes: list[str] = []
     for policy in spec.policies:
         if policy not in attached:
             with aws_call(f"attach {policy} to role {name}"):
                 iam.attach_role_policy(RoleName=name, PolicyArn=policy)
-    for policy in attached - set(spec.policies):
+            changes.append(f"attached {policy}")
+    for policy in sorted(attached - set(spec.policies)):
         with aws_call(f"detach {policy} from role {name}"):
             iam.detach_role_policy(RoleName=name, PolicyArn=policy)
+        changes.append(f"detached {policy}")
     for policy_name, document in spec.inline_policies.items():
+        text = json.dumps(document)
+        if policy_name in inline and _inline_policy(iam, name, policy_name) == json.loads(text):
+            continue
         with aws_call(f"put inline policy {policy_name} on role {name}"):
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
-            )
-    for policy_name in inline - set(spec.inline_policies):
+            iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=text)
+        verb = "replaced" if policy_name in inline else "put"
+        changes.append(f"{verb} inline policy {policy_name}")
+    for policy_name in sorted(inline - set(spec.inline_policies)):
         with aws_call(f"delete inline policy {policy_name} from role {name}"):
             iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        changes.append(f"deleted inline policy {policy_name}")
+    return changes
+
+
+def _inline_policy(iam: IamClient, role_name: str, policy_name: str) -> object:
+    with aws_call(f"get inline policy {policy_name} of role {role_name}"):
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)
+    return policy_document(document["PolicyDocument"])
+
+
+def policy_document(document: object) -> object:
+    """Return a policy document IAM returned as a JSON value.
+
+    botocore decodes IAM's URL-encoded policy documents into dicts; text is decoded here in case
+    an endpoint or botocore version leaves it as it came.
+    """
+    if isinstance(document, str):
+        try:
+            return json.loads(document)
+        except json.JSONDecodeError:
+            return json.loads(unquote(document))
+    return document
