@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from idp.config import IdpFile, IdpSettings
@@ -131,6 +132,12 @@ def create_app(config: WebConfig) -> Flask:
     for blueprint in (metadata.bp, sso.bp, login.bp, api.bp, slo.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app, state.unexpected)
+
+    @app.before_request
+    def refuse_large_bodies() -> None:
+        # MAX_CONTENT_LENGTH applies when a view reads the body; refuse it even when none does
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -1,79 +1,133 @@
 """The JSON API for CI: issue responses, list users, change groups at run time.
 
 Every request body is JSON with ``Content-Type: application/json`` (so a cross-site HTML form
-cannot call it); every error is ``{"error": {"code", "message", "status"}}``.
+cannot call it); every error is ``{"error": {"code", "message", "status"}}``. A body that is not
+JSON, nests too deeply, or holds a string that XML cannot carry (see :mod:`idp.views.xml_text`)
+is refused with 400 naming the field, and nothing of it is stored.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+from werkzeug.exceptions import BadRequest
 
 from idp.directory import User
 from idp.provider import IdentityProvider
 from idp.saml.builder import SamlAttribute
 from idp.views.common import json_ready, state
 from idp.views.errors import BadApiRequestError, UnregisteredAcsError, UnsupportedMediaError
+from idp.views.xml_text import XmlText, check_xml_text, printable
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_GROUPS = 1000
+"""Most direct groups one request may give a user (Active Directory's token holds ~1000)."""
+MAX_GROUP_NAME = 1024
+"""Longest group name accepted (a full LDAP DN fits)."""
+MAX_SUBJECT_CONFIRMATIONS = 100
+"""Most SubjectConfirmation copies an override may ask for (AWS wants exactly one)."""
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    """Return ``moment`` in UTC; a time that UTC cannot hold (year 1 at +14:00) is refused."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "the time is out of range once converted to UTC") from None
+
+
+SamlTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A timezone-aware time, held in UTC as SAML writes it."""
+GroupName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_GROUP_NAME),
+                      BeforeValidator(check_xml_text)]
+"""A group name given at run time: XML text, not empty, at most MAX_GROUP_NAME characters."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _not_null(value: object) -> object:
+    """Refuse an explicit null for a field the XML cannot leave out."""
+    if value is None:
+        raise PydanticCustomError(
+            "not_null", "cannot be null: the XML always carries this value (leave the field "
+                        "out to keep the IdP's own)")
+    return value
+
+
 class AttributeOverride(_Strict):
     """One ``saml:Attribute`` in an override."""
 
-    name: str
-    values: list[str]
-    name_format: str | None = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
-    friendly_name: str | None = None
-    value_type: str | None = "xs:string"
+    name: XmlText
+    values: list[XmlText]
+    name_format: XmlText | None = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+    friendly_name: XmlText | None = None
+    value_type: XmlText | None = "xs:string"
 
 
 class AssertionOverrides(_Strict):
     """Fields of the assertion to replace, including with wrong values; null omits an element."""
 
-    issuer: str | None = None
-    issue_instant: AwareDatetime | None = None
-    name_id: str | None = None
-    assertion_id: str | None = None
-    name_id_format: str | None = None
-    name_qualifier: str | None = None
-    sp_name_qualifier: str | None = None
+    issuer: XmlText | None = None
+    issue_instant: SamlTime | None = None
+    name_id: XmlText | None = None
+    assertion_id: XmlText | None = None
+    name_id_format: XmlText | None = None
+    name_qualifier: XmlText | None = None
+    sp_name_qualifier: XmlText | None = None
     subject_confirmation: bool | None = None
-    subject_confirmation_count: int | None = None
-    confirmation_method: str | None = None
-    recipient: str | None = None
-    confirmation_not_on_or_after: AwareDatetime | None = None
-    in_response_to: str | None = None
+    subject_confirmation_count: Annotated[
+        int, Field(ge=0, le=MAX_SUBJECT_CONFIRMATIONS)] | None = None
+    confirmation_method: XmlText | None = None
+    recipient: XmlText | None = None
+    confirmation_not_on_or_after: SamlTime | None = None
+    in_response_to: XmlText | None = None
     conditions: bool | None = None
-    not_before: AwareDatetime | None = None
-    not_on_or_after: AwareDatetime | None = None
-    audiences: list[str] | None = None
+    not_before: SamlTime | None = None
+    not_on_or_after: SamlTime | None = None
+    audiences: list[XmlText] | None = None
     authn_statement: bool | None = None
-    authn_instant: AwareDatetime | None = None
-    session_index: str | None = None
-    session_not_on_or_after: AwareDatetime | None = None
-    authn_context_class: str | None = None
+    authn_instant: SamlTime | None = None
+    session_index: XmlText | None = None
+    session_not_on_or_after: SamlTime | None = None
+    authn_context_class: XmlText | None = None
     attributes: list[AttributeOverride] | None = None
-    version: str | None = None
+    version: XmlText | None = None
+
+    _required = field_validator("issue_instant", "assertion_id", "subject_confirmation_count",
+                                "version")(_not_null)
 
 
 class ResponseOverrides(_Strict):
     """Fields of the Response envelope to replace."""
 
-    issuer: str | None = None
-    issue_instant: AwareDatetime | None = None
-    destination: str | None = None
-    response_id: str | None = None
-    in_response_to: str | None = None
-    status: str | None = None
-    status_message: str | None = None
-    version: str | None = None
+    issuer: XmlText | None = None
+    issue_instant: SamlTime | None = None
+    destination: XmlText | None = None
+    response_id: XmlText | None = None
+    in_response_to: XmlText | None = None
+    status: XmlText | None = None
+    status_message: XmlText | None = None
+    version: XmlText | None = None
+
+    _required = field_validator("issue_instant", "response_id", "version")(_not_null)
 
 
 class Overrides(_Strict):
@@ -86,32 +140,38 @@ class Overrides(_Strict):
 class SamlResponseRequest(_Strict):
     """The body of ``POST /api/saml-response``."""
 
-    user: str
-    sp: str = "aws"
-    role: str | None = Field(None, description="Keep only this role's pair in the Role attribute.")
-    acs: str | None = Field(None, description="A registered ACS of the SP (default: its first).")
-    relay_state: str | None = None
-    in_response_to: str | None = None
+    user: XmlText
+    sp: XmlText = "aws"
+    role: XmlText | None = Field(
+        None, description="Keep only this role's pair in the Role attribute.")
+    acs: XmlText | None = Field(
+        None, description="A registered ACS of the SP (default: its first).")
+    relay_state: XmlText | None = None
+    in_response_to: XmlText | None = None
     overrides: Overrides = Field(default_factory=Overrides)
 
 
 class GroupsRequest(_Strict):
     """The body of ``PUT /api/users/<name>/groups``."""
 
-    groups: list[str]
+    groups: list[GroupName] = Field(max_length=MAX_GROUPS)
 
 
 def _body(model: type[BaseModel]) -> Any:
     if not request.is_json:
         raise UnsupportedMediaError("send the body as JSON with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadApiRequestError("the body is not valid JSON")
+    try:
+        data = request.get_json()
+    except BadRequest:
+        raise BadApiRequestError("the body is not valid JSON") from None
+    except RecursionError:  # json's parser recurses once per [ or {
+        raise BadApiRequestError(
+            "the body nests arrays or objects too deeply to be a request of this API") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
+        where = printable(".".join(str(part) for part in first["loc"])) or "body"
         more = len(exc.errors()) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise BadApiRequestError(f"{where}: {first['msg']}{suffix}") from None

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from flask import Response, current_app, render_template, session
+from flask import Response, current_app, render_template, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from idp.provider import IdentityProvider
 from idp.views.directory_state import DirectoryState
-from idp.views.errors import LoginExpiredError, UnknownRequesterError
+from idp.views.errors import BadParameterError, LoginExpiredError, UnknownRequesterError
+from idp.views.xml_text import xml_text_problem
 from idp.web_settings import SpTrust, WebSettings
 
 EXTENSION = "fedharness_idp"
@@ -55,6 +56,26 @@ def state() -> WebState:
     """Return the state of the app serving this request."""
     found: WebState = current_app.extensions[EXTENSION]
     return found
+
+
+def checked_text(name: str, value: str | None) -> str | None:
+    """Return ``value`` of the parameter ``name``; refuse one that is not XML text (400)."""
+    if value is not None and (problem := xml_text_problem(value)) is not None:
+        raise BadParameterError(f"{name}: {problem}")
+    return value
+
+
+@overload
+def query_text(name: str, default: str) -> str: ...
+
+
+@overload
+def query_text(name: str, default: str | None = None) -> str | None: ...
+
+
+def query_text(name: str, default: str | None = None) -> str | None:
+    """Return the query parameter ``name`` (or ``default``), refusing text XML cannot carry."""
+    return checked_text(name, request.args.get(name, default))
 
 
 @dataclass(frozen=True)

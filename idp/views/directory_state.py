@@ -21,6 +21,8 @@ from pathlib import Path
 
 from idp.directory import Directory, User
 from idp.provider import IdentityProvider
+from idp.views.errors import BadApiRequestError
+from idp.views.xml_text import printable, xml_text_problem
 
 _Stamp = tuple[int, int, int]
 
@@ -51,6 +53,9 @@ class DirectoryState:
     def set_groups(self, user_name: str, groups: Sequence[str]) -> User:
         """Make ``groups`` the direct groups of ``user_name``; return the changed user."""
         self._base.directory.user(user_name)  # unknown users raise UnknownUserError
+        for index, group in enumerate(groups):  # the API checks too; nothing bad is ever stored
+            if (problem := xml_text_problem(group)) is not None:
+                raise BadApiRequestError(f"groups.{index} ({printable(group)!r}): {problem}")
         with self._lock, self._file_lock():
             changes = self._read_shared() if self._shared is not None else dict(self._changes)
             changes[user_name] = tuple(dict.fromkeys(groups))

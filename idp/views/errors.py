@@ -63,6 +63,13 @@ class BadApiRequestError(WebError):
     status = 400
 
 
+class BadParameterError(WebError):
+    """A query or form parameter holds characters that XML and UTF-8 cannot carry."""
+
+    code = "bad_parameter"
+    status = 400
+
+
 class UnsupportedMediaError(WebError):
     """A JSON API request does not say ``Content-Type: application/json``."""
 

@@ -7,7 +7,7 @@ import hmac
 from flask import Blueprint, Response, redirect, request, url_for
 
 from idp.directory import UnknownUserError
-from idp.views.common import PendingLogin, state
+from idp.views.common import PendingLogin, query_text, state
 from idp.views.errors import BadApiRequestError, WrongPasswordError, status_of, wants_json
 from idp.views.sso import login_page, sign_in
 
@@ -25,7 +25,7 @@ def show() -> Response:
     """Show the IdP-initiated login page for ``?sp=NAME`` (AWS, or the first SP, by default)."""
     current = state()
     default = "aws" if "aws" in current.trust else next(iter(current.trust))
-    name = request.args.get("sp", default)
+    name = query_text("sp", default)
     current.provider().service_provider(name)  # unknown names raise UnknownServiceProviderError
     trust = current.trust[name]
     return login_page(PendingLogin(sp=name, acs=trust.acs_urls[0], relay_state=trust.relay_state))

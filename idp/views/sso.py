@@ -34,7 +34,9 @@ from idp.saml.xmlparse import parse_xml
 from idp.views.common import (
     Participation,
     PendingLogin,
+    checked_text,
     post_form,
+    query_text,
     remember_login,
     remember_participation,
     signed_in_user,
@@ -84,7 +86,8 @@ def sp_initiated() -> Response:
             f"the AuthnRequest asks for the response by {authn.protocol_binding}; this IdP "
             f"answers only with {Binding.HTTP_POST.value}")
     pending = PendingLogin(
-        sp=trust.name, acs=choose_acs(authn, trust), relay_state=message.relay_state,
+        sp=trust.name, acs=choose_acs(authn, trust),
+        relay_state=checked_text("RelayState", message.relay_state),
         request_id=authn.request_id, name_id_format=authn.name_id_format,
         sp_name_qualifier=authn.sp_name_qualifier, force_authn=authn.force_authn,
         request_signed=signed)
@@ -104,13 +107,13 @@ def idp_initiated(sp: str) -> Response:
     provider = current.provider()
     provider.service_provider(sp)  # unknown names raise UnknownServiceProviderError
     trust = current.trust[sp]
-    acs = request.args.get("acs", trust.acs_urls[0])
+    acs = query_text("acs", trust.acs_urls[0])
     if acs not in trust.acs_urls:
         raise UnregisteredAcsError(
             f"{acs!r} is not a registered ACS of {sp!r} (registered: {', '.join(trust.acs_urls)})")
     pending = PendingLogin(sp=sp, acs=acs,
-                           relay_state=request.args.get("RelayState", trust.relay_state))
-    user_name = request.args.get("user")
+                           relay_state=query_text("RelayState", trust.relay_state))
+    user_name = query_text("user")
     if user_name is None:
         return login_page(pending)
     user = provider.directory.user(user_name)
@@ -259,7 +262,8 @@ def login_page(pending: PendingLogin, *, typed: str | None = None, error: str | 
     listed = [
         {"name": u.name, "display_name": u.display_name or "", "email": u.email or "",
          "direct": u.direct_groups,
-         "inherited": [g for g in directory.groups_of(u) if g not in u.direct_groups],
+         # groups_of lists the direct groups first, then the inherited ones
+         "inherited": directory.groups_of(u)[len(u.direct_groups):],
          "password": u.password is not None}
         for u in users[:USERS_LISTED]
     ]
