@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 ALLOWED_BITS = (2048, 3072, 4096)
+MAX_COMMON_NAME_BYTES = 64
+"""X.509's upper bound for a common name (RFC 5280 ub-common-name), counted in UTF-8 bytes as
+``cryptography`` counts it."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,20 @@ class GeneratedPair:
 
     key_pem: bytes
     cert_pem: bytes
+
+
+def common_name_problem(common_name: str) -> str | None:
+    """Return why ``common_name`` cannot be a certificate's CN, or None when it can."""
+    try:
+        size = len(common_name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not valid text (the command line was not UTF-8?)"
+    if not 1 <= size <= MAX_COMMON_NAME_BYTES:
+        return (
+            f"must be 1 to {MAX_COMMON_NAME_BYTES} bytes of UTF-8 text, not {size} "
+            "(RFC 5280 ub-common-name)"
+        )
+    return None
 
 
 def generate_self_signed(
@@ -32,6 +49,9 @@ def generate_self_signed(
     """Create an RSA key and a self-signed certificate valid from ``now`` for ``valid_days``."""
     if bits not in ALLOWED_BITS:
         raise ValueError(f"bits must be one of {', '.join(map(str, ALLOWED_BITS))}, not {bits}")
+    problem = common_name_problem(common_name)
+    if problem is not None:
+        raise ValueError(f"common name {common_name!r}: {problem}")
     now = now or dt.datetime.now(dt.UTC)
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name(

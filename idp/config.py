@@ -164,10 +164,19 @@ class IdpSettings(_Strict):
     )
 
 
-class IdpFile(BaseModel):
-    """An IdP configuration file (a scenario file is one too; other keys are ignored here)."""
+class IdpFile(_Strict):
+    """An IdP configuration file (a scenario file is one too).
 
-    model_config = ConfigDict(extra="allow")
+    A key that is neither the IdP's nor one of a scenario's own sections is refused, as the
+    scenario loader refuses it: a misspelt ``directroy:`` must not leave the directory empty.
+    The scenario sections are only named here (in the scenario's order, so both loaders word
+    their errors alike); ``scenarios.loader`` validates them.
+    """
 
+    name: object = None
+    description: object = None
     idp: IdpSettings
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    aws: object = None
+    sts: object = None
+    expect: object = None

@@ -353,9 +353,15 @@ def _ldif_entries(text: str, path: Path) -> list[_Entry]:
 def _ldif_entry(record: list[tuple[int, str]], path: Path) -> _Entry:
     (first_line, first), rest = record[0], record[1:]
     attribute, dn = _ldif_line(first, path, first_line)
-    if attribute.lower() != "dn" or not isinstance(dn, str):
+    if attribute.lower() != "dn":
         raise DirectoryFileError(
             f"an entry must start with 'dn:', not {attribute!r}", path=path, line=first_line
+        )
+    if isinstance(dn, bytes):
+        raise DirectoryFileError(
+            f"{attribute}:: the base64 value is not UTF-8 text (a DN is UTF-8, RFC 4514)",
+            path=path,
+            line=first_line,
         )
     entry = _Entry(dn=dn, line=first_line)
     for number, content in rest:

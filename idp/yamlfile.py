@@ -28,6 +28,13 @@ LocPath = Sequence[Hashable]
 """A location in a YAML document: mapping keys and sequence indexes from the root."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_NESTING = 100
+"""Deepest nesting of mappings and lists a file may have (real files stay under 20 levels).
+
+PyYAML's pure-Python composer recurses once per level, and so does code that walks the data, so a
+file like ``name: [[[…]]]`` a thousand levels deep would end in a RecursionError; it is refused
+first with its line.
+"""
 _PLAIN_KEY = re.compile(r"[\w-]+")
 
 
@@ -63,6 +70,15 @@ class DuplicateKeyError(ConfigError):
     """A mapping names the same key twice."""
 
     code = "duplicate_key"
+
+
+class NestingTooDeepError(ConfigError):
+    """Mappings and lists nest deeper than MAX_NESTING levels."""
+
+    code = "nesting_too_deep"
+
+    def __init__(self, path: Path | str, line: int | None) -> None:
+        super().__init__(path, line, f"nesting too deep (more than {MAX_NESTING} levels)")
 
 
 class SchemaError(ConfigError):
@@ -146,8 +162,34 @@ def load_yaml(path: Path) -> LoadedYaml:
         try:
             return _parse(path, text, fast)
         except (YamlSyntaxError, yaml.YAMLError):
-            pass  # libyaml's messages are terser: parse again in Python for the report
-    return _parse(path, text, yaml.SafeLoader)
+            pass  # libyaml's messages are terser (and it stops at 1000 levels): parse again
+    return _parse(path, text, _DepthLimitedLoader)
+
+
+class _TooDeep(Exception):
+    """Raised inside the composer at the first node nested deeper than MAX_NESTING."""
+
+    def __init__(self, node_line: int | None) -> None:
+        super().__init__(node_line)
+        self.line = node_line
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's Python loader, stopping before its composer recurses past MAX_NESTING levels."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_NESTING:
+            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # stubs
+            raise _TooDeep(event.start_mark.line + 1 if event.start_mark else None)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> LoadedYaml:
@@ -160,9 +202,12 @@ def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> Loaded
         node = loader.get_single_node()
         if node is None:
             return LoadedYaml(path=path, data=None)
+        _refuse_deep_nesting(node, path)
         _refuse_duplicate_keys(loader, node, path)
         data = loader.construct_document(node)
         marks = _marks_of(loader, node)
+    except _TooDeep as exc:
+        raise NestingTooDeepError(path, exc.line) from None
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, path) from None
     except yaml.YAMLError as exc:
@@ -391,6 +436,47 @@ def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
                 stack.extend((value_node, key_node))
         elif isinstance(current, yaml.SequenceNode):
             stack.extend(reversed(current.value))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _refuse_deep_nesting(root: yaml.Node, path: Path) -> None:
+    """Refuse data nested deeper than MAX_NESTING levels, counting what aliases bring in.
+
+    A scalar has height 0, a mapping or list one more than its tallest child; an alias back to
+    one of its own ancestors (a recursive structure) adds nothing. The error names the first
+    node, in file order, that sits one level too deep.
+    """
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            on_path.discard(id(node))
+            children = _children(node)
+            height[id(node)] = 1 + max((height.get(id(c), 0) for c in children), default=0)
+            continue
+        if id(node) in height or id(node) in on_path or isinstance(node, yaml.ScalarNode):
+            height.setdefault(id(node), 0)
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    if height[id(root)] <= MAX_NESTING:
+        return
+    node, depth = root, 1
+    while depth <= MAX_NESTING:
+        needed = MAX_NESTING + 1 - depth
+        node = next(c for c in _children(node) if height.get(id(c), 0) >= needed)
+        depth += 1
+    raise NestingTooDeepError(path, node.start_mark.line + 1)
 
 
 def _key_of(loader: yaml.SafeLoader, key_node: yaml.Node) -> Hashable | None:

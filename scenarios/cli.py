@@ -11,7 +11,16 @@ import click
 
 from scenarios.cli_attack import attack
 from scenarios.cli_aws import aws
-from scenarios.cli_common import fail, reports_bad_input
+from scenarios.cli_common import (
+    answered_unparseably,
+    check_endpoint_answers,
+    check_endpoint_url,
+    check_writable,
+    fail,
+    load_provider,
+    refuse_to_overwrite,
+    reports_bad_input,
+)
 from scenarios.cli_demo import demo
 from scenarios.cli_idp_serve import serve as idp_serve
 from scenarios.cli_inspect import inspect_command
@@ -19,7 +28,11 @@ from scenarios.cli_scenarios import register as register_scenario_commands
 from scenarios.cli_sts import sts
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from scenarios.exchange import AwsMode
+    from scenarios.loader import LoadedScenario
+    from scenarios.runner import ScenarioResult
 
 config_option = click.option(
     "--config",
@@ -46,9 +59,7 @@ def idp() -> None:
 @reports_bad_input
 def idp_metadata(config_path: Path) -> None:
     """Print the IdP metadata, ready for `aws iam create-saml-provider`."""
-    from idp.provider import IdentityProvider
-
-    provider = IdentityProvider.from_file(config_path)
+    provider = load_provider(config_path)
     click.echo(provider.metadata().decode("utf-8"), nl=False)
 
 
@@ -70,9 +81,7 @@ def idp_assertion(
 ) -> None:
     """Print a signed SAMLResponse (base64) for a user, ready for `aws sts
     assume-role-with-saml --saml-assertion`."""
-    from idp.provider import IdentityProvider
-
-    provider = IdentityProvider.from_file(config_path)
+    provider = load_provider(config_path)
     issued = provider.issue(user_name, sp=sp, role_arn=role_arn, recipient=recipient)
     click.echo(issued.xml.decode("utf-8") if as_xml else issued.saml_response)
 
@@ -143,19 +152,59 @@ def run(
     """Run scenario files (or folders of them): exit 0 when every expectation holds,
     1 when one fails, 2 on bad input."""
     from rich.console import Console
-    from rich.progress import Progress
 
-    from scenarios.exchange import open_exchanger
     from scenarios.loader import load_scenario
     from scenarios.report import print_report, write_json, write_junit
-    from scenarios.runner import run_scenario
 
     if mode == "server" and endpoint_url is None:
         fail("--aws server needs --endpoint-url (the URL `fedharness sts serve` prints)")
+    check_endpoint_url(endpoint_url)
+    check_writable(junit_path, "--junit")
+    check_writable(json_path, "--json")
     workers = _jobs(jobs)
     loaded = [load_scenario(path) for path in _scenario_files(paths)]
+    if mode == "server" and endpoint_url is not None:
+        check_endpoint_answers(endpoint_url, expected="the strict STS", hint=_STS_HINT)
     console = Console()
-    results = []
+    try:
+        results = _run_all(loaded, console, mode, endpoint_url, profile, region, workers)
+    except Exception as exc:
+        if mode != "server" or endpoint_url is None or not answered_unparseably(exc):
+            raise
+        check_endpoint_answers(endpoint_url, expected="the strict STS", hint=_STS_HINT)
+        fail(f"{endpoint_url} sent an answer that is not AWS's XML; {_STS_HINT}")
+    print_report(console, results)
+    for option, path, write in (
+        ("--junit", junit_path, write_junit),
+        ("--json", json_path, write_json),
+    ):
+        if path is None:
+            continue
+        try:
+            write(path, results)
+        except OSError as exc:
+            fail(f"{option} {path}: cannot write: {exc.strerror or exc}")
+    sys.exit(0 if all(r.passed for r in results) else 1)
+
+
+_STS_HINT = "is it 'fedharness sts serve'?"
+
+
+def _run_all(
+    loaded: list[LoadedScenario],
+    console: Console,
+    mode: AwsMode,
+    endpoint_url: str | None,
+    profile: str | None,
+    region: str | None,
+    workers: int,
+) -> list[ScenarioResult]:
+    from rich.progress import Progress
+
+    from scenarios.exchange import open_exchanger
+    from scenarios.runner import run_scenario
+
+    results: list[ScenarioResult] = []
     total = sum(len(s.expected_users()) for s in loaded)
     with Progress(console=console, transient=True, disable=total < 50) as progress:
         task = progress.add_task("running", total=total)
@@ -174,12 +223,7 @@ def run(
                 results.append(
                     run_scenario(scenario, exchanger, progress=lambda _: progress.advance(task))
                 )
-    print_report(console, results)
-    if junit_path is not None:
-        write_junit(junit_path, results)
-    if json_path is not None:
-        write_json(json_path, results)
-    sys.exit(0 if all(r.passed for r in results) else 1)
+    return results
 
 
 def _jobs(value: str) -> int:
@@ -222,14 +266,23 @@ def certs() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def certs_generate(bits: str, out_dir: Path, stem: str, common_name: str, force: bool) -> None:
     """Write a self-signed certificate and its private key (for tests only)."""
-    from idp.certs import generate_self_signed, write_pair
+    from idp.certs import common_name_problem, generate_self_signed, write_pair
 
-    for existing in (out_dir / f"{stem}.key", out_dir / f"{stem}.crt"):
-        if existing.exists() and not force:
-            fail(f"{existing} exists; use --force to replace it")
-    key_path, cert_path = write_pair(
-        generate_self_signed(common_name, bits=int(bits)), out_dir, stem
-    )
+    problem = common_name_problem(common_name)
+    if problem is not None:
+        fail(f"--common-name: {problem}")
+    if not stem or stem in (".", "..") or "/" in stem or (os.altsep and os.altsep in stem):
+        fail(
+            f"--name {stem!r} must be a file stem: no '/', not '.' or '..' "
+            "(--out chooses the folder)"
+        )
+    refuse_to_overwrite((out_dir / f"{stem}.key", out_dir / f"{stem}.crt"), force=force)
+    try:
+        key_path, cert_path = write_pair(
+            generate_self_signed(common_name, bits=int(bits)), out_dir, stem
+        )
+    except OSError as exc:
+        fail(f"--out {out_dir}: cannot write: {exc.strerror or exc}")
     click.echo(f"wrote {key_path} (private, mode 0600) and {cert_path}")
 
 

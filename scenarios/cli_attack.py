@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from scenarios.cli_common import err_console, fail, reports_bad_input
+from scenarios.cli_common import (
+    check_writable,
+    err_console,
+    fail,
+    load_provider,
+    refuse_to_overwrite,
+    reports_bad_input,
+)
 
 if TYPE_CHECKING:
     from idp.provider import IdentityProvider
@@ -65,6 +72,9 @@ config_option = click.option(
 idp_dir_option = click.option(
     "--idp-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
     help="Folder of the built-in IdP (default: $XDG_CONFIG_HOME/fedharness/attack-idp).")
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Creating the built-in IdP, replace an idp.key and idp.crt already in --idp-dir.")
 target_options = [
     click.option("--sp", default="aws", show_default=True,
                  help="Service provider registered in the IdP settings."),
@@ -141,12 +151,12 @@ def attack_make(attack_id: str, config_path: Path, user_name: str, sp: str,
 
     A replay prints its priming response first, one per line: send them in order.
     """
-    from idp.provider import IdentityProvider
     from sp_fixtures.attacks.generator import AttackGenerator, GeneratorError
 
     target = _target(user_name, sp, role_arn, recipient, audiences, evil_name_id, evil_role)
+    provider = load_provider(config_path)
     try:
-        generator = AttackGenerator(IdentityProvider.from_file(config_path), target)
+        generator = AttackGenerator(provider, target)
         built = generator.build(attack_id)
     except KeyError as exc:
         fail(str(exc.args[0]))
@@ -178,13 +188,15 @@ def attack_make(attack_id: str, config_path: Path, user_name: str, sp: str,
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the report as JSON.")
 @idp_dir_option
+@force_option
 @reports_bad_input
 def attack_run(url: str, config_path: Path | None, user_name: str | None, sp: str,
                role_arn: str | None, recipient: str | None, audiences: tuple[str, ...],
                evil_name_id: str | None, evil_role: str | None, accept_status: int | None,
                accept_text: str | None, accept_cookie: str | None, only: tuple[str, ...],
                families: tuple[str, ...], relay_state: str | None, timeout: float,
-               allow_remote: bool, json_path: Path | None, idp_dir: Path | None) -> None:
+               allow_remote: bool, json_path: Path | None, idp_dir: Path | None,
+               force: bool) -> None:
     """POST the control and every attack to an ACS; exit 0 when all are refused, 1 when one
     is accepted, 2 when the control is refused (inconclusive) or on bad input."""
     from sp_fixtures.attacks.catalogue import attack_by_id, load_catalogue
@@ -198,6 +210,7 @@ def attack_run(url: str, config_path: Path | None, user_name: str | None, sp: st
         run_against_sp,
     )
 
+    check_writable(json_path, "--json")
     try:
         check_target(url, allow_remote=allow_remote)
         rule = AcceptanceRule(accept_status, accept_text, accept_cookie)
@@ -207,7 +220,7 @@ def attack_run(url: str, config_path: Path | None, user_name: str | None, sp: st
         fail(str(exc))
     except KeyError as exc:
         fail(str(exc.args[0]))
-    provider = _provider(config_path, idp_dir)
+    provider = _provider(config_path, idp_dir, force=force)
     target = _target(user_name or "alice", sp, role_arn, recipient or url,
                      audiences or ((url,) if config_path is None else ()), evil_name_id,
                      evil_role)
@@ -220,17 +233,21 @@ def attack_run(url: str, config_path: Path | None, user_name: str | None, sp: st
                                 timeout=timeout, allow_remote=allow_remote, listener=listener)
     click.echo(format_report(report))
     if json_path is not None:
-        json_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            json_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"--json {json_path}: cannot write: {exc.strerror or exc}")
     sys.exit(report.exit_status)
 
 
 @attack.command("metadata")
 @config_option
 @idp_dir_option
+@force_option
 @reports_bad_input
-def attack_metadata(config_path: Path | None, idp_dir: Path | None) -> None:
+def attack_metadata(config_path: Path | None, idp_dir: Path | None, force: bool) -> None:
     """Print the metadata of the IdP that signs the attacks (install it in your SP)."""
-    click.echo(_provider(config_path, idp_dir).metadata().decode("utf-8"), nl=False)
+    click.echo(_provider(config_path, idp_dir, force=force).metadata().decode("utf-8"), nl=False)
 
 
 def _target(user: str, sp: str, role_arn: str | None, recipient: str | None,
@@ -242,19 +259,26 @@ def _target(user: str, sp: str, role_arn: str | None, recipient: str | None,
                   audiences=audiences or None, evil_name_id=evil_name_id, evil_role=evil_role)
 
 
-def _provider(config_path: Path | None, idp_dir: Path | None) -> IdentityProvider:
-    """Load the IdP of ``--config``, or the built-in one (created on first use)."""
-    from idp.provider import IdentityProvider
+def _provider(config_path: Path | None, idp_dir: Path | None, *,
+              force: bool = False) -> IdentityProvider:
+    """Load the IdP of ``--config``, or the built-in one (created on first use).
 
+    Creating it never replaces a key pair already in the folder unless ``force`` is set: the
+    SP may trust that certificate.
+    """
     if config_path is not None:
-        return IdentityProvider.from_file(config_path)
+        return load_provider(config_path)
     folder = idp_dir or _default_idp_dir()
     config = folder / BUILTIN_IDP_FILE
-    if not config.exists():
+    if not (config.exists() or config.is_symlink()):
         from idp.certs import generate_self_signed, write_pair
 
-        write_pair(generate_self_signed("fedharness attack IdP (test only)"), folder, "idp")
-        config.write_text(BUILTIN_IDP, encoding="utf-8")
+        refuse_to_overwrite((folder / "idp.key", folder / "idp.crt"), force=force)
+        try:
+            write_pair(generate_self_signed("fedharness attack IdP (test only)"), folder, "idp")
+            config.write_text(BUILTIN_IDP, encoding="utf-8")
+        except OSError as exc:
+            fail(f"{folder}: cannot create the built-in attack IdP: {exc.strerror or exc}")
         err_console.print(f"created the built-in attack IdP in {folder}; give your SP its "
                           f"metadata: fedharness attack metadata --idp-dir {folder}")
-    return IdentityProvider.from_file(config)
+    return load_provider(config)

@@ -7,20 +7,32 @@ IAM and STS elsewhere (a moto server in tests); live mode's guards apply there t
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
 from cryptography.hazmat.primitives import hashes
+from pydantic import BaseModel, ConfigDict, create_model
 from rich.console import Console
 from rich.markup import escape
 
-from scenarios.cli_common import err_console, fail, reports_bad_input
+from scenarios.cli_common import (
+    answered_unparseably,
+    check_endpoint_answers,
+    check_endpoint_url,
+    err_console,
+    fail,
+    load_provider,
+    reports_bad_input,
+)
 from sp_fixtures.aws.account import AccountError, AwsWorld
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+EMPTY_FILE = "the file is empty; a scenario needs at least 'name' and 'idp'"
+"""What ``fedharness run`` (scenarios.loader) says of an empty file, word for word."""
 
 
 def reports_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -30,11 +42,15 @@ def reports_aws_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except AccountError as exc:
-            fail(exc.message)
         except Exception as exc:
             from sp_fixtures.aws.provision import BOTOCORE_ERRORS
 
+            endpoint_url = kwargs.get("endpoint_url")
+            if isinstance(endpoint_url, str) and answered_unparseably(exc):
+                _check_endpoint(endpoint_url)
+                fail(f"{endpoint_url} sent an answer that is not AWS's XML")
+            if isinstance(exc, AccountError):
+                fail(exc.message)
             if isinstance(exc, BOTOCORE_ERRORS):
                 fail(str(exc))
             raise
@@ -73,11 +89,12 @@ def aws_apply(
     scenario_path: Path, profile: str | None, region: str | None, endpoint_url: str | None
 ) -> None:
     """Create or update the scenario's providers and roles in the credentials' account."""
-    from idp.provider import IdentityProvider
     from sp_fixtures.aws.live import apply
 
+    check_endpoint_url(endpoint_url)
     name, world = load_world(scenario_path)
-    provider = IdentityProvider.from_file(scenario_path)
+    provider = load_provider(scenario_path)
+    _check_endpoint(endpoint_url)
     keys = [provider.current_key, *([provider.next_key] if provider.next_key else [])]
     result = apply(
         world,
@@ -110,7 +127,9 @@ def aws_destroy(
     """Remove what `aws apply` made for this scenario (only resources tagged as its own)."""
     from sp_fixtures.aws.live import destroy
 
+    check_endpoint_url(endpoint_url)
     name, world = load_world(scenario_path)
+    _check_endpoint(endpoint_url)
     result = destroy(
         world, _session(profile, region), scenario_name=name, endpoint_url=endpoint_url
     )
@@ -125,13 +144,35 @@ def aws_destroy(
 
 
 def load_world(scenario_path: Path) -> tuple[str, AwsWorld]:
-    """Return a scenario's name (its ``name:``, else the file stem) and its ``aws:`` world."""
-    from idp.yamlfile import load_yaml, validate
+    """Return a scenario's name (its ``name:``, else the file stem) and its ``aws:`` world.
+
+    An empty file and an unknown top-level key are refused in the words of ``fedharness run``.
+    """
+    from idp.yamlfile import SchemaError, load_yaml, validate
 
     loaded = load_yaml(scenario_path)
+    if loaded.data is None:
+        raise SchemaError(scenario_path, 1, EMPTY_FILE)
+    validate(_scenario_sections(), loaded)
     world = validate(AwsWorld, loaded, at=("aws",))
     name = loaded.data.get("name") if isinstance(loaded.data, dict) else None
     return (name if isinstance(name, str) and name else scenario_path.stem), world
+
+
+@cache
+def _scenario_sections() -> type[BaseModel]:
+    """Return a model of a scenario's top level that accepts any value under a known key."""
+    from scenarios.model import Scenario
+
+    fields: dict[str, Any] = {name: (object, None) for name in Scenario.model_fields}
+    return create_model("ScenarioSections", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _check_endpoint(endpoint_url: str | None) -> None:
+    if endpoint_url is not None:
+        check_endpoint_answers(
+            endpoint_url, expected="AWS IAM and STS", hint="is it a moto server or an AWS proxy?"
+        )
 
 
 def _session(profile: str | None, region: str | None) -> Any:

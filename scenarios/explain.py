@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from idp.directory import Directory
@@ -288,13 +290,10 @@ def _print_expectation(console: Console, ex: Explanation) -> None:
     _line(console, 1, Text.assemble("expect key ", (ex.expect_key or ex.user, "bold")))
     for check in ex.result.checks:
         ok = check.status is Status.PASS
-        _line(
-            console,
-            2,
-            Text.assemble(
-                (_YES if ok else _NO, "green" if ok else "red"), f" {check.kind}: {check.message}"
-            ),
-        )
+        mark = Text(_YES if ok else _NO, style="green" if ok else "bold red")
+        # A failed check lists one problem per line; each gets its own mark, as in `run`.
+        for problem in check.message.split("\n"):
+            _marked_line(console, 2, mark, Text(f"{check.kind}: {problem}"))
     verdict = (
         Text("expectation holds", style="bold green")
         if ex.holds
@@ -309,3 +308,13 @@ def _section(console: Console, title: str) -> None:
 
 def _line(console: Console, depth: int, text: Text) -> None:
     console.print(Text("  " * depth) + text)
+
+
+def _marked_line(console: Console, depth: int, mark: Text, message: Text) -> None:
+    """Print ``mark message`` indented, wrapped lines of the message aligned under its start
+    (as ``scenarios.report`` prints a run's failures)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(mark, message)
+    console.print(Padding(grid, (0, 0, 0, 2 * depth)))

@@ -272,6 +272,7 @@ class _Rule:
         self.rule, self.store, self.kind = rule, store, rule.action.kind
         self.label = (f'rule {index} "{rule.name}"' if rule.name is not None
                       else f"rule {index} (line {rule.line})")
+        self.where = f"{source}:{rule.line}:{rule.column}"
         statement = rule.action.statement
         for match in (match for condition in rule.conditions for match in condition.matches):
             try:
@@ -338,7 +339,18 @@ class _Rule:
 
     def run(self, working: _WorkingSet, subject: MappingInput,
             trace: list[TraceStep]) -> list[Claim]:
-        """Run the action once per match; return the claims it issued or added, in order."""
+        """Run the action once per match; return the claims it issued or added, in order.
+
+        What only fails with a user's claims (a regex built from a claim value, too many
+        combinations) is reported at the rule, as ``source:line:column: rule …: problem``.
+        """
+        try:
+            return self._run(working, subject, trace)
+        except MappingError as exc:
+            raise MappingError(f"{self.where}: {self.label}: {exc.message}") from None
+
+    def _run(self, working: _WorkingSet, subject: MappingInput,
+             trace: list[TraceStep]) -> list[Claim]:
         produced: list[Claim] = []
         for bindings in self.bindings(working, trace):
             notes: list[str] = []
@@ -379,9 +391,8 @@ class _Rule:
                     trace.append(TraceStep(self.label, f"{count} claim{'s' * (count > 1)}{kind}: "
                                            f"{selector.tests[failed][1]} is false"))
                 if len(extended) > MAX_COMBINATIONS:
-                    raise MappingError(f"{self.label} matches more than {MAX_COMBINATIONS} "
-                                       "claim combinations (selectors that each match many "
-                                       "claims)")
+                    raise MappingError(f"matches more than {MAX_COMBINATIONS} claim "
+                                       "combinations (selectors that each match many claims)")
             combos = extended
             if not combos:
                 trace.append(TraceStep(self.label, f"no claim matches {selector.text}"))

@@ -166,6 +166,12 @@ class ActiveDirectoryStore:
                 f"only {ACTIVE_DIRECTORY!r} is emulated")
             raise MappingError(f"unknown attribute store {statement.store!r} ({hint})")
         query = self._query(statement.query)
+        _check_field_count(statement, query)
+        # What String.Format would refuse at sign-in ({n} beyond the params, a lone brace)
+        # depends only on the rule's text, so it is refused now, with the rule's line.
+        placeholders = ["x"] * len(statement.params)
+        _format(query.filter, placeholders, statement.query)
+        _format(query.account, placeholders, statement.query)
         for attribute in query.attributes:
             self._resolver(attribute)
         test = _FILTER.fullmatch(query.filter)
@@ -227,11 +233,7 @@ class ActiveDirectoryStore:
               notes: list[str]) -> list[tuple[str, str]]:
         """Return (claim type, value) pairs the query yields for the signed-in user."""
         query = self._query(statement.query)
-        if len(query.attributes) != len(statement.types):
-            raise MappingError(
-                f"query {statement.query!r} to attribute store {statement.store!r} returns "
-                f"{len(query.attributes)} field(s) for {len(statement.types)} claim type(s) "
-                "(ADFS fails the sign-in with POLICY0019)")
+        _check_field_count(statement, query)
         account = _format(query.account, params, statement.query)
         ldap_filter = _format(query.filter, params, statement.query)
         if not self._finds_user(account, ldap_filter, subject.user, notes):
@@ -266,6 +268,14 @@ class ActiveDirectoryStore:
             return True
         notes.append(f"store: no user matches ({attribute}={wanted}); nothing found")
         return False
+
+
+def _check_field_count(statement: StoreQuery, query: _Query) -> None:
+    if len(query.attributes) != len(statement.types):
+        raise MappingError(
+            f"query {statement.query!r} to attribute store {statement.store!r} returns "
+            f"{len(query.attributes)} field(s) for {len(statement.types)} claim type(s) "
+            "(ADFS fails the sign-in with POLICY0019)")
 
 
 def _user_values(user: User, name: str, field: str | None) -> tuple[str, ...]:

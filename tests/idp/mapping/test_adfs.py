@@ -397,10 +397,10 @@ def test_query_format_braces() -> None:
     (store(";mail;{1}"), "{1} has no param (1 given)"),
     (store(";mail;{0:X}"), "malformed format item"),
 ], ids=["fields-vs-types", "missing-param", "format-spec"])
-def test_query_errors_when_the_rule_fires(rules: str, message: str) -> None:
-    mapping = engine(rules)
-    with pytest.raises(MappingError, match=re.escape(message)):
-        mapping.map(subject())
+def test_query_errors_are_refused_at_load(rules: str, message: str) -> None:
+    with pytest.raises(ClaimRuleSyntaxError, match=re.escape(message)) as caught:
+        engine(rules)
+    assert (caught.value.line, caught.value.column) == (1, 107)
 
 
 @pytest.mark.parametrize(("query", "message"), [
