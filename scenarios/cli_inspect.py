@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
@@ -14,14 +13,11 @@ import click
 from rich.console import Console
 from rich.syntax import Syntax
 
-from idp.saml.constants import AwsAttribute
 from scenarios.cli_common import fail, reports_bad_input
 
 if TYPE_CHECKING:
-    from sp_fixtures.aws.inspect import Inspection
+    pass
 
-_AWS_ATTRIBUTE_PREFIX = "https://aws.amazon.com/SAML/Attributes/"
-_PAIR_MARKS = {True: "accepted", False: "REFUSED", None: "not checked"}
 
 
 @contextlib.contextmanager
@@ -87,47 +83,8 @@ def inspect_command(source: Path, config_path: Path | None, as_json: bool) -> No
         return
     console = Console()
     console.print(Syntax(inspection.xml, "xml", word_wrap=True))
-    for line in annotation_lines(inspection):
+    for line in inspection.annotations():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
-
-
-def annotation_lines(inspection: Inspection) -> list[str]:
-    """Return the text-mode annotations, each Role pair indented under the Role attribute.
-
-    ``Inspection.annotations`` lists the pairs after every attribute, where they read as
-    belonging to the last one (a PrincipalTag).
-    """
-    pairs = [
-        f"  {pair.role_arn} via {pair.provider_arn}: "
-        f"{_PAIR_MARKS[pair.accepted]} — {pair.explanation}"
-        for pair in inspection.pairs
-    ]
-    lines = [
-        f"Issuer: {inspection.issuer}",
-        f"NameID: {inspection.name_id} ({inspection.name_id_format})",
-        f"Recipient (saml:aud): {', '.join(inspection.recipients) or 'none'}",
-        f"Audience: {', '.join(inspection.audiences) or 'none'}",
-        f"Signed: {', '.join(inspection.signed) or 'nothing'}"
-        + (" (assertion encrypted)" if inspection.encrypted else ""),
-    ]
-    if inspection.issue_instant:
-        redeem_by = inspection.issue_instant + dt.timedelta(minutes=5)
-        lines.append(
-            f"Issued: {inspection.issue_instant.isoformat()} — AWS redeems it for "
-            f"5 minutes, until {redeem_by.isoformat()}"
-        )
-    if inspection.not_on_or_after:
-        lines.append(f"Expires (NotOnOrAfter): {inspection.not_on_or_after.isoformat()}")
-    for name, values in inspection.attributes:
-        if name == AwsAttribute.ROLE:
-            lines.append(f"Role attribute ({len(values)} values): the pairs AWS can take")
-            lines.extend(pairs)
-            pairs = []
-        elif name.startswith(_AWS_ATTRIBUTE_PREFIX):
-            lines.append(f"{name.rsplit('/', 1)[1]}: {', '.join(values)}")
-    lines.extend(pairs)  # pairs without a Role attribute cannot happen; never drop them
-    lines.extend(inspection.notes)
-    return lines
 
 
 def _read(path: Path) -> str:

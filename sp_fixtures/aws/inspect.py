@@ -23,6 +23,10 @@ class InspectError(ValueError):
     code = "not_a_saml_response"
 
 
+_AWS_ATTRIBUTE_PREFIX = "https://aws.amazon.com/SAML/Attributes/"
+_PAIR_MARKS = {True: "accepted", False: "REFUSED", None: "not checked"}
+
+
 @dataclass(frozen=True)
 class PairVerdict:
     """What AWS would do with one Role value."""
@@ -70,15 +74,21 @@ class Inspection:
             )
         if self.not_on_or_after:
             lines.append(f"Expires (NotOnOrAfter): {self.not_on_or_after.isoformat()}")
+        pairs = [
+            f"  {pair.role_arn} via {pair.provider_arn}: "
+            f"{_PAIR_MARKS[pair.accepted]} — {pair.explanation}"
+            for pair in self.pairs
+        ]
         for name, values in self.attributes:
             if name == AwsAttribute.ROLE:
+                # The pairs go right under the Role line, not after the last attribute, where
+                # they would read as belonging to it.
                 lines.append(f"Role attribute ({len(values)} values): the pairs AWS can take")
-            elif name.startswith("https://aws.amazon.com/SAML/Attributes/"):
-                short = name.rsplit("/", 1)[1]
-                lines.append(f"{short}: {', '.join(values)}")
-        for pair in self.pairs:
-            mark = {True: "accepted", False: "REFUSED", None: "not checked"}[pair.accepted]
-            lines.append(f"  {pair.role_arn} via {pair.provider_arn}: {mark} — {pair.explanation}")
+                lines.extend(pairs)
+                pairs = []
+            elif name.startswith(_AWS_ATTRIBUTE_PREFIX):
+                lines.append(f"{name.rsplit('/', 1)[1]}: {', '.join(values)}")
+        lines.extend(pairs)  # only when no Role attribute listed them
         lines.extend(self.notes)
         return lines
 

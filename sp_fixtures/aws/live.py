@@ -37,13 +37,14 @@ from .account import (
     provider_arn,
     role_arn,
 )
-from .iam_view import DEFAULT_REGION, IamClient, attached_policies, inline_policy_names
+from .iam_view import DEFAULT_REGION, IamClient
 from .provision import (
     ProviderMaterial,
     aws_call,
     call_error,
     create_provider,
     create_role,
+    delete_role,
     metadata_certificates,
     provider_material,
     sync_role_policies,
@@ -176,7 +177,7 @@ def destroy(
     kept: list[KeptResource] = []
     for role in _list(iam, "list_roles", "Roles"):
         if is_managed_by(_role_tags(iam, role["RoleName"]), scenario_name):
-            _delete_role(iam, role["RoleName"])
+            delete_role(iam, role["RoleName"])
             removed.append(role["Arn"])
     for provider in _list(iam, "list_saml_providers", "SAMLProviderList"):
         arn = provider["Arn"]
@@ -295,16 +296,6 @@ def _update_role(
         iam.update_role(RoleName=name, MaxSessionDuration=spec.max_session_duration)
         iam.tag_role(RoleName=name, Tags=tag_list(role_tags))
     sync_role_policies(iam, name, spec)
-
-
-def _delete_role(iam: IamClient, name: str) -> None:
-    """Detach managed policies and delete inline ones, then the role (IAM's required order)."""
-    with aws_call(f"delete role {name}"):
-        for policy in attached_policies(iam, name):
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy)
-        for policy_name in inline_policy_names(iam, name):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-        iam.delete_role(RoleName=name)
 
 
 def _get_role(iam: IamClient, name: str) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ from sp_fixtures.aws.iam_view import (
 )
 from sp_fixtures.aws.provision import decode_metadata
 from sp_fixtures.aws.wire import reply_root, xml_reply
+from sp_fixtures.aws.wsgi_call import call_wsgi
 
 if TYPE_CHECKING:
     from sp_fixtures.aws.server import WsgiApp
@@ -153,24 +154,9 @@ class SamlProviderCalls:
 
     def _forward(self, environ: dict[str, Any]) -> MotoReply:
         """Run a request through moto and hold its whole answer."""
-        chunks: list[bytes] = []
-        captured: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def capture(
-            status: str, headers: list[tuple[str, str]], exc_info: object = None
-        ) -> Callable[[bytes], None]:
-            captured.append((status, list(headers)))
-            return chunks.append
-
-        result = self.moto(environ, capture)
-        try:
-            chunks.extend(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status_line, headers = captured[-1]
-        return MotoReply(status_line, headers, b"".join(chunks))
+        answer = call_wsgi(self.moto, environ)
+        assert answer is not None, "moto always starts a response"  # noqa: S101
+        return MotoReply(*answer)
 
     def _create_provider(
         self,

@@ -96,6 +96,7 @@ from sp_fixtures.aws.wire import (
     success_xml,
     xml_reply,
 )
+from sp_fixtures.aws.wsgi_call import call_wsgi
 
 if TYPE_CHECKING:
     from botocore.model import ServiceModel
@@ -257,23 +258,8 @@ class StrictStsApp:
         and an operation moto lacks (NotImplementedError) a 400 ``InvalidAction``.
         """
         action = str(environ.get(ACTION_KEY) or "the request")
-        chunks: list[bytes] = []
-        captured: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def capture(
-            status: str, headers: list[tuple[str, str]], exc_info: object = None
-        ) -> Callable[[bytes], None]:
-            captured.append((status, list(headers)))
-            return chunks.append
-
         try:
-            result = self.fallback(environ, capture)
-            try:
-                chunks.extend(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            answer = call_wsgi(self.fallback, environ)
         except StsError:
             raise
         except NotImplementedError:
@@ -284,14 +270,14 @@ class StrictStsApp:
         except Exception as exc:
             log.warning("moto failed on %s; answered ValidationError", action, exc_info=True)
             raise _moto_failed(action, f"{type(exc).__name__}: {exc}") from None
-        if not captured:
+        if answer is None:
             raise _moto_failed(action, "no response")
-        status, headers = captured[-1]
+        status, headers, body = answer
         if status[:1] == "5":
             log.warning("moto answered %s to %s; answered ValidationError", status, action)
             raise _moto_failed(action, f"HTTP {status}")
         start_response(status, headers)
-        return [b"".join(chunks)]
+        return [body]
 
     def _refuse_saml_session(self, environ: Mapping[str, Any], body: bytes) -> None:
         """Refuse GetFederationToken/GetSessionToken signed with credentials from a SAML

@@ -4,11 +4,8 @@ credentials from AssumeRoleWithSAML cannot call GetFederationToken or GetSession
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,18 +14,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from lxml import etree
-from moto import mock_aws
 
-from idp.certs import generate_self_signed, write_pair
-from idp.provider import IdentityProvider
-from idp.yamlfile import load_yaml, validate
-from sp_fixtures.aws.account import AwsWorld
-from sp_fixtures.aws.iam_view import MotoIam, moto_iam_client_factory, pin_moto_account
+from sp_fixtures.aws.iam_view import pin_moto_account
 from sp_fixtures.aws.inprocess import strict_sts
-from sp_fixtures.aws.provision import provision
-from sp_fixtures.aws.server import RunningServer, StrictStsApp, serve_in_thread
-from sp_fixtures.aws.sts import StrictSts
-from tests.sp_fixtures.aws.sts_cases import WORLD, Forge
+from sp_fixtures.aws.server import StrictStsApp
+from tests.sp_fixtures.aws.served import ServedWorld, served_world
 
 ACCOUNT = "111111111111"
 TOO_LARGE = (
@@ -45,41 +35,12 @@ NOT_INTEGER = (
 )
 
 
-@dataclass
-class World:
-    provider: IdentityProvider
-    sts: StrictSts
-    app: StrictStsApp
-    server: RunningServer
-    stranger: tuple[Path, Path]
-
-    def forge(self) -> Forge:
-        return Forge(self.provider, dt.datetime.now(dt.UTC), self.stranger)
-
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The rule-test world in moto, served by ``sts serve``'s app on a free port."""
-    stranger = write_pair(
-        generate_self_signed("not in any metadata"), tmp_path_factory.mktemp("stranger"), "s"
-    )
-    provider = IdentityProvider.from_file(WORLD)
-    aws = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
-    with mock_aws():
-        provisioned = provision(
-            aws,
-            iam_client_factory=moto_iam_client_factory(),
-            idp_metadata=provider.metadata(),
-            base_dir=WORLD.parent,
-            scenario_name="server-limits",
-        )
-        sts = StrictSts(MotoIam(provisioned.extras))
-        app = StrictStsApp(sts)
-        server = serve_in_thread(app)
-        try:
-            yield World(provider, sts, app, server, stranger)
-        finally:
-            server.stop()
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
+    """The rule-test world in moto, served by ``sts serve``'s app on a free 127.0.0.1 port."""
+    with served_world(tmp_path_factory.mktemp("stranger"), "server-limits") as served:
+        yield served
 
 
 def _client(
@@ -128,7 +89,7 @@ def _refusal(call: Callable[[], object]) -> dict[str, Any]:
     ids=["4097", "5000", "10^30", "-1", "abc", "12.5"],
 )
 def test_server_refuses_minimum_session_token_size_out_of_range(
-    world: World, size: object, message: str
+    world: ServedWorld, size: object, message: str
 ) -> None:
     # botocore checks only the minimum and the type client-side: turn that off to send -1/"abc".
     sts = _client("sts", world.server.url, validate_params=False)
@@ -140,7 +101,7 @@ def test_server_refuses_minimum_session_token_size_out_of_range(
 
 
 def test_server_refuses_minimum_session_token_size_with_botocore_validation_on(
-    world: World,
+    world: ServedWorld,
 ) -> None:
     """The audit's exact call: botocore does not check the 4096 maximum, the server must."""
     sts = _client("sts", world.server.url)
@@ -153,7 +114,9 @@ def test_server_refuses_minimum_session_token_size_with_botocore_validation_on(
     }
 
 
-def test_server_lists_minimum_session_token_size_with_missing_parameters(world: World) -> None:
+def test_server_lists_minimum_session_token_size_with_missing_parameters(
+    world: ServedWorld,
+) -> None:
     sts = _client("sts", world.server.url, validate_params=False)
     params = world.forge().request(MinimumSessionTokenSize=5000)
     del params["RoleArn"]
@@ -167,7 +130,7 @@ def test_server_lists_minimum_session_token_size_with_missing_parameters(world: 
 
 
 @pytest.mark.parametrize("size", [0, 1, 4096])
-def test_server_accepts_minimum_session_token_size_in_range(world: World, size: int) -> None:
+def test_server_accepts_minimum_session_token_size_in_range(world: ServedWorld, size: int) -> None:
     sts = _client("sts", world.server.url)
     answer = sts.assume_role_with_saml(**world.forge().request(MinimumSessionTokenSize=size))
     assert answer["AssumedRoleUser"]["Arn"] == (
@@ -181,7 +144,7 @@ def test_server_accepts_minimum_session_token_size_in_range(world: World, size: 
     ids=["5000", "abc"],
 )
 def test_in_process_refuses_minimum_session_token_size_out_of_range(
-    world: World, size: object, message: str
+    world: ServedWorld, size: object, message: str
 ) -> None:
     params = world.forge().request(MinimumSessionTokenSize=size)
     with strict_sts(world.sts):
@@ -191,7 +154,7 @@ def test_in_process_refuses_minimum_session_token_size_out_of_range(
     assert response["Error"]["Message"] == message
 
 
-def test_in_process_accepts_minimum_session_token_size_in_range(world: World) -> None:
+def test_in_process_accepts_minimum_session_token_size_in_range(world: ServedWorld) -> None:
     with strict_sts(world.sts):
         answer = _client("sts", None).assume_role_with_saml(
             **world.forge().request(MinimumSessionTokenSize=4096)
@@ -207,7 +170,7 @@ REFUSED_CALLS: dict[str, Callable[[Any], object]] = {
 }
 
 
-def _saml_credentials(world: World, endpoint_url: str | None) -> dict[str, str]:
+def _saml_credentials(world: ServedWorld, endpoint_url: str | None) -> dict[str, str]:
     sts = _client("sts", endpoint_url)
     credentials: dict[str, str] = sts.assume_role_with_saml(**world.forge().request())[
         "Credentials"
@@ -216,7 +179,7 @@ def _saml_credentials(world: World, endpoint_url: str | None) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("action", REFUSED_CALLS)
-def test_server_refuses_saml_credentials(world: World, action: str) -> None:
+def test_server_refuses_saml_credentials(world: ServedWorld, action: str) -> None:
     credentials = _saml_credentials(world, world.server.url)
     sts = _client("sts", world.server.url, credentials)
     response = _refusal(lambda: REFUSED_CALLS[action](sts))
@@ -230,7 +193,7 @@ def test_server_refuses_saml_credentials(world: World, action: str) -> None:
     }
 
 
-def test_server_refuses_saml_credentials_in_a_presigned_url(world: World) -> None:
+def test_server_refuses_saml_credentials_in_a_presigned_url(world: ServedWorld) -> None:
     """Query-string signing carries the key in X-Amz-Credential, not an Authorization header."""
     credentials = _saml_credentials(world, world.server.url)
     url = _client("sts", world.server.url, credentials).generate_presigned_url(
@@ -249,7 +212,7 @@ def test_server_refuses_saml_credentials_in_a_presigned_url(world: World) -> Non
     assert etree.fromstring(body).findtext(".//{*}Error/{*}Code") == "AccessDenied"
 
 
-def test_server_lets_saml_credentials_make_other_calls(world: World) -> None:
+def test_server_lets_saml_credentials_make_other_calls(world: ServedWorld) -> None:
     credentials = _saml_credentials(world, world.server.url)
     caller = _client("sts", world.server.url, credentials).get_caller_identity()
     assert caller["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/alice@corp.example"
@@ -270,7 +233,7 @@ def _iam_user_sts_client(endpoint_url: str | None, user_name: str) -> Any:
     )
 
 
-def test_server_lets_ordinary_credentials_get_tokens(world: World) -> None:
+def test_server_lets_ordinary_credentials_get_tokens(world: ServedWorld) -> None:
     """Keys that no SAML exchange issued still reach moto, even after SAML sessions exist."""
     _saml_credentials(world, world.server.url)
     assert world.app.saml_access_keys
@@ -280,14 +243,14 @@ def test_server_lets_ordinary_credentials_get_tokens(world: World) -> None:
     assert _client("sts", world.server.url).get_session_token()["Credentials"]["SessionToken"]
 
 
-def test_server_apps_do_not_share_saml_keys(world: World) -> None:
+def test_server_apps_do_not_share_saml_keys(world: ServedWorld) -> None:
     _saml_credentials(world, world.server.url)
     assert world.app.saml_access_keys
     assert StrictStsApp(world.sts, fallback=world.app.fallback).saml_access_keys == set()
 
 
 @pytest.mark.parametrize("action", REFUSED_CALLS)
-def test_in_process_refuses_saml_credentials(world: World, action: str) -> None:
+def test_in_process_refuses_saml_credentials(world: ServedWorld, action: str) -> None:
     with strict_sts(world.sts):
         credentials = _saml_credentials(world, None)
         inside = _refusal(lambda: REFUSED_CALLS[action](_client("sts", None, credentials)))
@@ -302,7 +265,7 @@ def test_in_process_refuses_saml_credentials(world: World, action: str) -> None:
         }
 
 
-def test_in_process_lets_ordinary_credentials_get_tokens(world: World) -> None:
+def test_in_process_lets_ordinary_credentials_get_tokens(world: ServedWorld) -> None:
     with strict_sts(world.sts):
         _saml_credentials(world, None)
         user = _iam_user_sts_client(None, "in-process-broker")

@@ -15,29 +15,20 @@ AssumeRoleWithSAML still succeeds on the same server afterwards.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import http.client
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import boto3
 import pytest
 from lxml import etree
-from moto import mock_aws
 
-from idp.certs import generate_self_signed, write_pair
-from idp.provider import IdentityProvider
 from idp.saml.constants import AwsAttribute
-from idp.yamlfile import load_yaml, validate
-from sp_fixtures.aws.account import AwsWorld
-from sp_fixtures.aws.iam_view import MotoIam, moto_iam_client_factory, pin_moto_account
-from sp_fixtures.aws.provision import provision
-from sp_fixtures.aws.server import RunningServer, StrictStsApp, serve_in_thread
-from sp_fixtures.aws.sts import StrictSts
-from tests.sp_fixtures.aws.sts_cases import A1, ADMIN, CORP, WORLD, Forge
+from sp_fixtures.aws.iam_view import pin_moto_account
+from tests.sp_fixtures.aws.served import ServedWorld, served_world
+from tests.sp_fixtures.aws.sts_cases import A1, ADMIN, CORP
 
 ACCOUNT = "111111111111"
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -62,37 +53,12 @@ TRUST = (
 )
 
 
-@dataclass
-class World:
-    provider: IdentityProvider
-    server: RunningServer
-    stranger: tuple[Path, Path]
-
-    def forge(self) -> Forge:
-        return Forge(self.provider, dt.datetime.now(dt.UTC), self.stranger)
-
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
     """The rule-test world in moto, served by ``sts serve``'s app on a free 127.0.0.1 port."""
-    stranger = write_pair(
-        generate_self_signed("not in any metadata"), tmp_path_factory.mktemp("stranger"), "s"
-    )
-    provider = IdentityProvider.from_file(WORLD)
-    aws = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
-    with mock_aws():
-        provisioned = provision(
-            aws,
-            iam_client_factory=moto_iam_client_factory(),
-            idp_metadata=provider.metadata(),
-            base_dir=WORLD.parent,
-            scenario_name="server-robustness",
-        )
-        server = serve_in_thread(StrictStsApp(StrictSts(MotoIam(provisioned.extras))))
-        try:
-            yield World(provider, server, stranger)
-        finally:
-            server.stop()
+    with served_world(tmp_path_factory.mktemp("stranger"), "server-robustness") as served:
+        yield served
 
 
 # --- sending raw requests ------------------------------------------------------------------
@@ -134,7 +100,7 @@ class Reply:
         return etree.QName(self.root()).namespace
 
 
-def send(world: World, raw: Raw) -> Reply:
+def send(world: ServedWorld, raw: Raw) -> Reply:
     parts = urlsplit(world.server.url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
@@ -160,7 +126,7 @@ def query(**params: str) -> bytes:
     return urlencode(params).encode()
 
 
-def saml_form(world: World, **extra: str) -> bytes:
+def saml_form(world: ServedWorld, **extra: str) -> bytes:
     """The form of an AssumeRoleWithSAML that succeeds, plus ``extra``."""
     return query(
         Action="AssumeRoleWithSAML",
@@ -188,7 +154,7 @@ def assert_refused(reply: Reply, status: int, code: str, namespace: str = STS_NS
     assert b"Traceback" not in reply.body
 
 
-def assert_still_serves(world: World) -> None:
+def assert_still_serves(world: ServedWorld) -> None:
     """A normal AssumeRoleWithSAML on the same server still gets credentials."""
     reply = send(world, Raw(saml_form(world)))
     assert reply.status == 200, reply.body[:500]
@@ -198,7 +164,7 @@ def assert_still_serves(world: World) -> None:
     assert root.findtext(".//{*}Subject") == "alice"
 
 
-def iam(world: World) -> Any:
+def iam(world: ServedWorld) -> Any:
     client = boto3.client(
         "iam",
         endpoint_url=world.server.url,
@@ -210,7 +176,7 @@ def iam(world: World) -> Any:
     return client
 
 
-def role_exists(world: World, name: str) -> bool:
+def role_exists(world: ServedWorld, name: str) -> bool:
     return any(role["RoleName"] == name for role in iam(world).list_roles()["Roles"])
 
 
@@ -227,7 +193,7 @@ def role_exists(world: World, name: str) -> bool:
     ids=["50000-nested-brackets", "not-json", "no-effect"],
 )
 def test_create_role_refuses_a_malformed_trust_policy(
-    world: World, document: str, message: str
+    world: ServedWorld, document: str, message: str
 ) -> None:
     body = iam_form("CreateRole", RoleName="Hostile", AssumeRolePolicyDocument=document)
     reply = send(world, iam_request(body))
@@ -237,7 +203,7 @@ def test_create_role_refuses_a_malformed_trust_policy(
     assert_still_serves(world)
 
 
-def test_update_assume_role_policy_refuses_a_deep_trust_policy(world: World) -> None:
+def test_update_assume_role_policy_refuses_a_deep_trust_policy(world: ServedWorld) -> None:
     body = iam_form("UpdateAssumeRolePolicy", RoleName="Admin", PolicyDocument=DEEP)
     reply = send(world, iam_request(body))
     assert_refused(reply, 400, "MalformedPolicyDocument", IAM_NS)
@@ -245,7 +211,7 @@ def test_update_assume_role_policy_refuses_a_deep_trust_policy(world: World) -> 
     assert_still_serves(world)  # Admin's trust policy is unchanged
 
 
-def test_trust_policy_over_the_default_quota_is_limit_exceeded(world: World) -> None:
+def test_trust_policy_over_the_default_quota_is_limit_exceeded(world: ServedWorld) -> None:
     subjects = ",".join(f'"{n:040d}"' for n in range(60))
     document = TRUST.replace(
         '"Action"', '"Condition":{"StringEquals":{"saml:sub":[' + subjects + ']}},"Action"'
@@ -261,7 +227,7 @@ def test_trust_policy_over_the_default_quota_is_limit_exceeded(world: World) -> 
     assert_still_serves(world)
 
 
-def test_white_space_does_not_count_against_the_quota(world: World) -> None:
+def test_white_space_does_not_count_against_the_quota(world: ServedWorld) -> None:
     document = TRUST.replace("{", "{\n" + " " * 800)
     assert len(document) > 2048
     reply = send(
@@ -273,7 +239,9 @@ def test_white_space_does_not_count_against_the_quota(world: World) -> None:
     assert_still_serves(world)
 
 
-def test_trust_policy_outside_the_allowed_characters_is_a_validation_error(world: World) -> None:
+def test_trust_policy_outside_the_allowed_characters_is_a_validation_error(
+    world: ServedWorld,
+) -> None:
     document = TRUST.replace("Allow", "Allow\u2603")
     reply = send(
         world,
@@ -284,7 +252,7 @@ def test_trust_policy_outside_the_allowed_characters_is_a_validation_error(world
     assert_still_serves(world)
 
 
-def test_deep_trust_policy_stored_behind_the_servers_back_is_denied(world: World) -> None:
+def test_deep_trust_policy_stored_behind_the_servers_back_is_denied(world: ServedWorld) -> None:
     # moto itself stores anything: the strict STS must refuse it without recursing (was a 500).
     # Stored in moto's backend directly: botocore would itself recurse decoding the reply.
     from moto.iam.models import iam_backends
@@ -325,7 +293,7 @@ def test_deep_trust_policy_stored_behind_the_servers_back_is_denied(world: World
     assert_still_serves(world)
 
 
-def test_deep_session_policy_is_malformed_not_a_crash(world: World) -> None:
+def test_deep_session_policy_is_malformed_not_a_crash(world: ServedWorld) -> None:
     # 2,040 characters: within Policy's 2,048, deeper than json.loads can recurse.
     reply = send(world, Raw(saml_form(world, Policy="[" * 1020 + "]" * 1020)))
     assert_refused(reply, 400, "MalformedPolicyDocument")
@@ -352,7 +320,7 @@ MALFORMED_AUTHORIZATION = {
     "authorization", MALFORMED_AUTHORIZATION.values(), ids=MALFORMED_AUTHORIZATION.keys()
 )
 def test_assume_role_with_saml_with_malformed_authorization_is_refused(
-    world: World, authorization: str
+    world: ServedWorld, authorization: str
 ) -> None:
     # AssumeRoleWithSAML is unsigned on AWS; a malformed header on it is refused (fail closed).
     headers = {"Content-Type": FORM, "Authorization": authorization}
@@ -361,7 +329,7 @@ def test_assume_role_with_saml_with_malformed_authorization_is_refused(
     assert_still_serves(world)
 
 
-def test_malformed_authorization_on_an_iam_call_is_refused(world: World) -> None:
+def test_malformed_authorization_on_an_iam_call_is_refused(world: ServedWorld) -> None:
     headers = {"Content-Type": FORM, "Authorization": "AWS4-HMAC-SHA256 garbage"}
     reply = send(world, Raw(iam_form("ListRoles"), headers=headers))
     assert_refused(reply, 400, "IncompleteSignature")
@@ -369,7 +337,7 @@ def test_malformed_authorization_on_an_iam_call_is_refused(world: World) -> None
     assert_still_serves(world)
 
 
-def test_well_formed_signature_on_assume_role_with_saml_is_ignored(world: World) -> None:
+def test_well_formed_signature_on_assume_role_with_saml_is_ignored(world: ServedWorld) -> None:
     headers = {"Content-Type": FORM, "Authorization": signed_for("sts")}
     reply = send(world, Raw(saml_form(world), headers=headers))
     assert reply.status == 200, reply.body[:500]
@@ -379,7 +347,7 @@ def test_well_formed_signature_on_assume_role_with_saml_is_ignored(world: World)
 # --- 3. unreadable bodies ------------------------------------------------------------------
 
 
-def test_broken_chunked_body_is_refused(world: World) -> None:
+def test_broken_chunked_body_is_refused(world: ServedWorld) -> None:
     headers = {"Content-Type": FORM, "Transfer-Encoding": "chunked"}
     reply = send(world, Raw(b"zz\r\nabc\r\n", headers=headers))
     assert_refused(reply, 400, "InvalidQueryParameter")
@@ -396,7 +364,7 @@ def test_broken_chunked_body_is_refused(world: World) -> None:
     [("iam", "2010-05-08", IAM_NS), ("sts", "2011-06-15", STS_NS)],
 )
 def test_unknown_action_is_invalid_action(
-    world: World, service: str, version: str, namespace: str
+    world: ServedWorld, service: str, version: str, namespace: str
 ) -> None:
     headers = {"Content-Type": FORM, "Authorization": signed_for(service)}
     reply = send(world, Raw(query(Action="Nope", Version=version), headers=headers))
@@ -405,7 +373,7 @@ def test_unknown_action_is_invalid_action(
     assert_still_serves(world)
 
 
-def test_web_identity_signed_for_iam_is_not_an_iam_action(world: World) -> None:
+def test_web_identity_signed_for_iam_is_not_an_iam_action(world: ServedWorld) -> None:
     reply = send(world, iam_request(iam_form("AssumeRoleWithWebIdentity"), path="/"))
     assert_refused(reply, 400, "InvalidAction", IAM_NS)
     assert reply.message == (
@@ -420,7 +388,7 @@ def test_web_identity_signed_for_iam_is_not_an_iam_action(world: World) -> None:
     ids=["signed-for-sts", "unsigned"],
 )
 def test_web_identity_without_parameters_is_a_validation_error(
-    world: World, headers: dict[str, str]
+    world: ServedWorld, headers: dict[str, str]
 ) -> None:
     body = query(Action="AssumeRoleWithWebIdentity", Version="2011-06-15")
     reply = send(world, Raw(body, headers=headers))
@@ -434,7 +402,7 @@ def test_web_identity_without_parameters_is_a_validation_error(
     assert_still_serves(world)
 
 
-def test_iam_call_missing_a_required_parameter_is_a_validation_error(world: World) -> None:
+def test_iam_call_missing_a_required_parameter_is_a_validation_error(world: ServedWorld) -> None:
     reply = send(world, iam_request(iam_form("GetRole")))  # moto: NoSuchEntity "Role None"
     assert_refused(reply, 400, "ValidationError", IAM_NS)
     assert reply.message == (
@@ -444,7 +412,7 @@ def test_iam_call_missing_a_required_parameter_is_a_validation_error(world: Worl
     assert_still_serves(world)
 
 
-def test_moto_crash_is_a_validation_error(world: World) -> None:
+def test_moto_crash_is_a_validation_error(world: ServedWorld) -> None:
     # moto 5.2: IndexError on a service name without a dot (was an HTML 500 page).
     reply = send(world, iam_request(iam_form("CreateServiceLinkedRole", AWSServiceName="x")))
     assert_refused(reply, 400, "ValidationError", IAM_NS)
@@ -452,7 +420,7 @@ def test_moto_crash_is_a_validation_error(world: World) -> None:
     assert_still_serves(world)
 
 
-def test_operation_moto_lacks_is_invalid_action(world: World) -> None:
+def test_operation_moto_lacks_is_invalid_action(world: ServedWorld) -> None:
     body = iam_form(
         "SimulateCustomPolicy",
         **{
@@ -466,7 +434,7 @@ def test_operation_moto_lacks_is_invalid_action(world: World) -> None:
     assert_still_serves(world)
 
 
-def test_iam_call_with_a_json_body_is_refused(world: World) -> None:
+def test_iam_call_with_a_json_body_is_refused(world: ServedWorld) -> None:
     headers = {"Content-Type": "application/json", "Authorization": signed_for("iam")}
     reply = send(world, Raw(b'{"Action": "ListRoles"}', headers=headers))
     assert_refused(reply, 400, "InvalidQueryParameter", IAM_NS)
@@ -499,7 +467,7 @@ NO_ACTION = {
 
 
 @pytest.mark.parametrize("raw", NO_ACTION.values(), ids=NO_ACTION.keys())
-def test_request_naming_no_action_is_missing_action(world: World, raw: Raw) -> None:
+def test_request_naming_no_action_is_missing_action(world: ServedWorld, raw: Raw) -> None:
     reply = send(world, raw)
     assert_refused(reply, 400, "MissingAction")
     assert reply.message == "Missing Action"
@@ -517,7 +485,7 @@ def test_request_naming_no_action_is_missing_action(world: World, raw: Raw) -> N
     ids=["GetCallerIdentity", "GetSessionToken", "iam-ListRoles"],
 )
 def test_unsigned_call_needing_a_signature_is_refused(
-    world: World, body: bytes, namespace: str
+    world: ServedWorld, body: bytes, namespace: str
 ) -> None:
     reply = send(world, Raw(body))
     assert_refused(reply, 403, "MissingAuthenticationToken", namespace)
@@ -525,21 +493,21 @@ def test_unsigned_call_needing_a_signature_is_refused(
     assert_still_serves(world)
 
 
-def test_unsigned_unknown_action_is_invalid_action(world: World) -> None:
+def test_unsigned_unknown_action_is_invalid_action(world: ServedWorld) -> None:
     reply = send(world, Raw(query(Action="FooBar", Version="2011-06-15")))
     assert_refused(reply, 400, "InvalidAction")
     assert reply.message == "Could not find operation FooBar for version 2011-06-15"
     assert_still_serves(world)
 
 
-def test_unsigned_web_identity_in_the_query_string_is_refused(world: World) -> None:
+def test_unsigned_web_identity_in_the_query_string_is_refused(world: ServedWorld) -> None:
     path = "/?" + query(Action="AssumeRoleWithWebIdentity", Version="2011-06-15").decode()
     reply = send(world, Raw(method="GET", path=path, headers={}))
     assert_refused(reply, 400, "InvalidQueryParameter")
     assert_still_serves(world)
 
 
-def test_other_services_and_calls_still_reach_moto(world: World) -> None:
+def test_other_services_and_calls_still_reach_moto(world: ServedWorld) -> None:
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     s3 = boto3.client("s3", endpoint_url=world.server.url, region_name="us-east-1", **keys)
     s3.create_bucket(Bucket="robustness")
