@@ -31,12 +31,15 @@ TARGET_MS = 1.0
 
 def subject(groups: int, aws_every: int) -> MappingInput:
     """Return alice in ``groups`` groups, a quarter inherited; every ``aws_every``-th is AWS-*."""
-    names = [f"AWS-Team{i:03d}" if i % aws_every == 0 else f"Staff Group {i:03d}"
-             for i in range(groups)]
+    names = [
+        f"AWS-Team{i:03d}" if i % aws_every == 0 else f"Staff Group {i:03d}" for i in range(groups)
+    ]
     direct = names[: groups * 3 // 4]
-    inherited = names[groups * 3 // 4:]
-    parents = [Group(name, member_of=(inherited[i % len(inherited)],) if inherited else ())
-               for i, name in enumerate(direct)]
+    inherited = names[groups * 3 // 4 :]
+    parents = [
+        Group(name, member_of=(inherited[i % len(inherited)],) if inherited else ())
+        for i, name in enumerate(direct)
+    ]
     user = User("alice", email="alice@corp.example", direct_groups=tuple(direct))
     directory = Directory([user], parents)
     return MappingInput(user, directory.groups_of(user), directory.direct_groups_of(user))
@@ -71,12 +74,16 @@ def main() -> int:
     role_values = len(engine.map(typical).values(AwsAttribute.ROLE))
 
     print(f"rule set parsed and compiled once     {build_ms:8.1f} ms (grammar load included)")
-    print(f"{len(typical.groups)} groups, {role_values} AWS-* (typical)     "
-          f"{typical_ms:8.3f} ms/evaluation ({calls} evaluations)")
+    print(
+        f"{len(typical.groups)} groups, {role_values} AWS-* (typical)     "
+        f"{typical_ms:8.3f} ms/evaluation ({calls} evaluations)"
+    )
     print(f"{len(worst.groups)} groups, all AWS-* (worst case)    {worst_ms:8.3f} ms/evaluation")
     holds = typical_ms <= TARGET_MS
-    print(f"target: <= {TARGET_MS:g} ms per evaluation for a user in {args.groups} groups: "
-          f"{'met' if holds else 'MISSED'}")
+    print(
+        f"target: <= {TARGET_MS:g} ms per evaluation for a user in {args.groups} groups: "
+        f"{'met' if holds else 'MISSED'}"
+    )
     return 0 if holds else 1
 
 

@@ -43,8 +43,10 @@ def baselines() -> tuple[Baseline, ...]:
     provider = IdentityProvider.from_file(WORLD)
     trusted = TrustedIdp.from_metadata(provider.metadata())
     generator = AttackGenerator(provider, Target(user="alice"))
-    return tuple(make_baseline(layout, generator.baseline(layout), trusted)  # type: ignore[arg-type]
-                 for layout in LAYOUTS)
+    return tuple(
+        make_baseline(layout, generator.baseline(layout), trusted)  # type: ignore[arg-type]
+        for layout in LAYOUTS
+    )
 
 
 def fuzz(examples: int, random_seed: int) -> tuple[collections.Counter[str], list[str], float]:
@@ -54,19 +56,26 @@ def fuzz(examples: int, random_seed: int) -> tuple[collections.Counter[str], lis
     problems: list[str] = []
 
     @seed(random_seed)
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         baseline = data.draw(st.sampled_from(pool))
         mutated = data.draw(mutations(len(baseline.document)))(baseline.document)
         verdict: Verdict = judge(baseline, mutated)
         counts["examples"] += 1
-        counts[f"{verdict.kind}:{verdict.detail}" if verdict.kind == "refused"
-               else verdict.kind] += 1
+        counts[
+            f"{verdict.kind}:{verdict.detail}" if verdict.kind == "refused" else verdict.kind
+        ] += 1
         if verdict.kind in ("crash", "changed"):
-            problems.append(f"{verdict.kind} ({baseline.layout}): {verdict.detail}: "
-                            f"{mutated[:200]!r}")
+            problems.append(
+                f"{verdict.kind} ({baseline.layout}): {verdict.detail}: {mutated[:200]!r}"
+            )
 
     started = time.perf_counter()
     run()

@@ -48,9 +48,11 @@ class Tally:
 def request_bytes(port: int, user: str) -> bytes:
     """Return one HTTP/1.1 request for a signed response for ``user``."""
     body = json.dumps({"user": user, "sp": "aws"}).encode()
-    head = (f"POST /api/saml-response HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n")
+    head = (
+        f"POST /api/saml-response HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -73,8 +75,9 @@ async def one_request(port: int, payload: bytes, tally: Tally) -> None:
     tally.latencies.append(elapsed)
 
 
-async def client(port: int, payloads: list[bytes], deadline: float, budget: list[int],
-                 tally: Tally) -> None:
+async def client(
+    port: int, payloads: list[bytes], deadline: float, budget: list[int], tally: Tally
+) -> None:
     """Send requests back to back until the deadline or the shared budget runs out."""
     index = 0
     while time.perf_counter() < deadline and budget[0] > 0:
@@ -90,16 +93,24 @@ async def sample_memory(pid: int, deadline: float, every: float, samples: list[i
         samples.append(rss_bytes(pid))
 
 
-async def load(port: int, clients: int, seconds: float, max_requests: int,
-               users: list[str], pid: int = 0,
-               samples: list[int] | None = None) -> tuple[Tally, float]:
+async def load(
+    port: int,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    users: list[str],
+    pid: int = 0,
+    samples: list[int] | None = None,
+) -> tuple[Tally, float]:
     """Run ``clients`` concurrent clients; return the tally and the wall time."""
     payloads = [request_bytes(port, user) for user in users]
     tally = Tally()
     budget = [max_requests]
     started = time.perf_counter()
-    tasks = [client(port, payloads[i:] + payloads[:i], started + seconds, budget, tally)
-             for i in range(clients)]
+    tasks = [
+        client(port, payloads[i:] + payloads[:i], started + seconds, budget, tally)
+        for i in range(clients)
+    ]
     if samples is not None:
         tasks.append(sample_memory(pid, started + seconds, seconds / 6, samples))
     await asyncio.gather(*tasks)
@@ -127,9 +138,23 @@ def rss_bytes(pid: int) -> int:
 def start_server(config: Path, workers: int) -> tuple[subprocess.Popen[str], int]:
     """Start ``fedharness idp serve`` on a free loopback port; return it and the port."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli_idp_serve", "--config", str(config),
-         "--host", HOST, "--port", "0", "--workers", str(workers)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "scenarios.cli_idp_serve",
+            "--config",
+            str(config),
+            "--host",
+            HOST,
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     first = process.stdout.readline()
     if " listening on " not in first:
@@ -151,8 +176,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the run (60)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
-    parser.add_argument("--max-requests", type=int, default=200_000,
-                        help="stop after this many requests (200000)")
+    parser.add_argument(
+        "--max-requests", type=int, default=200_000, help="stop after this many requests (200000)"
+    )
     parser.add_argument("--config", type=Path, default=QUICKSTART, help="IdP or scenario file")
     args = parser.parse_args()
     if not 0 < args.seconds <= 600 or not 0 < args.clients <= 64:
@@ -162,8 +188,9 @@ def main() -> int:
         users = ["alice", "bob", "carol"] if args.config == QUICKSTART else ["alice"]
         asyncio.run(load(port, args.clients, 2.0, 2_000, users))  # warm-up: imports, key cache
         samples = [rss_bytes(process.pid)]
-        tally, wall = asyncio.run(load(port, args.clients, args.seconds, args.max_requests,
-                                       users, process.pid, samples))
+        tally, wall = asyncio.run(
+            load(port, args.clients, args.seconds, args.max_requests, users, process.pid, samples)
+        )
         samples.append(rss_bytes(process.pid))
     finally:
         process.send_signal(signal.SIGTERM)
@@ -186,15 +213,21 @@ def report(args: argparse.Namespace, tally: Tally, wall: float, samples: list[in
     growth = memory_end - memory_start
     flat = growth <= max(memory_start * MEMORY_GROWTH_LIMIT, MEMORY_SLACK_BYTES)
     mib = 1024 * 1024
-    print(f"POST /api/saml-response, {args.clients} clients, {args.workers} gunicorn workers, "
-          f"{wall:.1f} s on {HOST} ({os.cpu_count()} CPUs, clients on the same machine)")
+    print(
+        f"POST /api/saml-response, {args.clients} clients, {args.workers} gunicorn workers, "
+        f"{wall:.1f} s on {HOST} ({os.cpu_count()} CPUs, clients on the same machine)"
+    )
     print(f"  responses      {done} ({rps:.0f}/s)")
-    print(f"  latency        p50 {p50:.2f} ms   p99 {p99:.2f} ms   mean {mean:.2f} ms   "
-          f"max {max(tally.latencies, default=0) * 1000:.2f} ms")
+    print(
+        f"  latency        p50 {p50:.2f} ms   p99 {p99:.2f} ms   mean {mean:.2f} ms   "
+        f"max {max(tally.latencies, default=0) * 1000:.2f} ms"
+    )
     print(f"  errors         {errors}" + (f" {tally.errors}" if errors else ""))
-    print(f"  resident mem   start {memory_start / mib:.1f} MiB, end {memory_end / mib:.1f} MiB "
-          f"({growth / mib:+.1f} MiB); during: "
-          + ", ".join(f"{sample / mib:.1f}" for sample in samples[1:-1]))
+    print(
+        f"  resident mem   start {memory_start / mib:.1f} MiB, end {memory_end / mib:.1f} MiB "
+        f"({growth / mib:+.1f} MiB); during: "
+        + ", ".join(f"{sample / mib:.1f}" for sample in samples[1:-1])
+    )
     verdicts = [
         (f"responses/s >= {TARGET_RPS:.0f}", rps >= TARGET_RPS),
         (f"p99 <= {TARGET_P99_MS:.0f} ms", p99 <= TARGET_P99_MS),

@@ -26,21 +26,36 @@ ROLES = 20
 
 def generate(path: Path, users: int, roles_per_user: int) -> None:
     """Write a scenario of ``users`` users, each expected to get ``roles_per_user`` roles."""
-    lines = ["name: run-benchmark", "idp:", "  entity_id: https://idp.corp.example/saml",
-             "  signing:", f"    key: {ROOT / 'certs' / 'sample-idp.key'}",
-             f"    cert: {ROOT / 'certs' / 'sample-idp.crt'}", "  mapping:", "    explicit:",
-             "      provider_name: CorpIdP", "      groups:"]
+    lines = [
+        "name: run-benchmark",
+        "idp:",
+        "  entity_id: https://idp.corp.example/saml",
+        "  signing:",
+        f"    key: {ROOT / 'certs' / 'sample-idp.key'}",
+        f"    cert: {ROOT / 'certs' / 'sample-idp.crt'}",
+        "  mapping:",
+        "    explicit:",
+        "      provider_name: CorpIdP",
+        "      groups:",
+    ]
     lines += [f"        team-{r}: [arn:aws:iam::111111111111:role/Role{r}]" for r in range(ROLES)]
     lines += ["directory:", "  users:"]
     expect = ["expect:"]
     for u in range(users):
         teams = sorted({(u * (k + 3)) % ROLES for k in range(roles_per_user)})
-        lines.append(f"    user{u}: {{email: user{u}@corp.example, groups: "
-                     f"[{', '.join(f'team-{t}' for t in teams)}]}}")
+        lines.append(
+            f"    user{u}: {{email: user{u}@corp.example, groups: "
+            f"[{', '.join(f'team-{t}' for t in teams)}]}}"
+        )
         arns = ", ".join(f"arn:aws:iam::111111111111:role/Role{t}" for t in teams)
         expect.append(f"  user{u}: {{roles: [{arns}]}}")
-    lines += ["aws:", "  accounts:", '    "111111111111":',
-              "      saml_providers: {CorpIdP: {metadata: from-idp}}", "      roles:"]
+    lines += [
+        "aws:",
+        "  accounts:",
+        '    "111111111111":',
+        "      saml_providers: {CorpIdP: {metadata: from-idp}}",
+        "      roles:",
+    ]
     lines += [f"        Role{r}: {{trusts: CorpIdP}}" for r in range(ROLES)]
     path.write_text("\n".join(lines + expect) + "\n", encoding="utf-8")
 
@@ -73,8 +88,9 @@ def wall(command: list[str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000, help="size of the large run")
     parser.add_argument("--cases", type=int, default=1000, help="cases of the one-core run")
     args = parser.parse_args()
@@ -90,16 +106,22 @@ def main() -> int:
         rate, cases = one_core_rate(small)
         if affinity:
             os.sched_setaffinity(0, affinity)
-        print(f"1. strict cases on one core: {rate:7.0f} /s  ({cases} cases)   "
-              f"target >= 400/s  {'OK' if rate >= 400 else 'MISSED'}")
+        print(
+            f"1. strict cases on one core: {rate:7.0f} /s  ({cases} cases)   "
+            f"target >= 400/s  {'OK' if rate >= 400 else 'MISSED'}"
+        )
         large_time = wall([*cli, str(large), "--jobs", "2"])
-        print(f"2. {args.users} users, full strict run, --jobs 2: {large_time:6.1f} s   "
-              f"target <= 20 s  {'OK' if large_time <= 20 else 'MISSED'}")
+        print(
+            f"2. {args.users} users, full strict run, --jobs 2: {large_time:6.1f} s   "
+            f"target <= 20 s  {'OK' if large_time <= 20 else 'MISSED'}"
+        )
         example = ROOT / "scenarios" / "examples" / "single-account.yaml"
         times = [wall([*cli, str(example)]) for _ in range(5)]
         median = statistics.median(times)
-        print(f"3. fedharness run on one small scenario (median of 5): {median:5.2f} s   "
-              f"target <= 1.0 s  {'OK' if median <= 1.0 else 'MISSED'}")
+        print(
+            f"3. fedharness run on one small scenario (median of 5): {median:5.2f} s   "
+            f"target <= 1.0 s  {'OK' if median <= 1.0 else 'MISSED'}"
+        )
     return 0
 
 

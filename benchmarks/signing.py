@@ -36,9 +36,16 @@ from idp.saml.signing import SigningConfig, SignTarget, sign_response  # noqa: E
 
 ISSUER = "https://idp.corp.example/saml"
 ATTRIBUTES = aws_attributes(
-    role_pairs=[RolePair(f"arn:aws:iam::111111111111:role/Role{i}",
-                         "arn:aws:iam::111111111111:saml-provider/CorpIdP") for i in range(3)],
-    session_name="alice@corp.example", principal_tags={"department": "platform"})
+    role_pairs=[
+        RolePair(
+            f"arn:aws:iam::111111111111:role/Role{i}",
+            "arn:aws:iam::111111111111:saml-provider/CorpIdP",
+        )
+        for i in range(3)
+    ],
+    session_name="alice@corp.example",
+    principal_tags={"department": "platform"},
+)
 
 
 def rate(func: Callable[[], object], seconds: float) -> float:
@@ -61,8 +68,9 @@ def our_signer(key: KeyPair, target: SignTarget) -> Callable[[], bytes]:
 
     def issue() -> bytes:
         now = dt.datetime.now(dt.UTC)
-        assertion = build_assertion(aws_assertion_spec(
-            issuer=ISSUER, name_id="alice", attributes=ATTRIBUTES, now=now))
+        assertion = build_assertion(
+            aws_assertion_spec(issuer=ISSUER, name_id="alice", attributes=ATTRIBUTES, now=now)
+        )
         response = build_response(ResponseSpec(issuer=ISSUER, issue_instant=now), assertion)
         return to_bytes(sign_response(response, config))
 
@@ -104,17 +112,28 @@ def pysaml2_signer(key_path: Path, cert_path: Path) -> Callable[[], object] | No
 
     backend = CryptoBackendXmlSec1(xmlsec1)
     context = SecurityContext(backend, key_file=str(key_path), cert_file=str(cert_path))
-    document = to_bytes(build_response(
-        ResponseSpec(issuer=ISSUER, issue_instant=dt.datetime.now(dt.UTC)),
-        build_assertion(aws_assertion_spec(issuer=ISSUER, name_id="alice",
-                                           attributes=ATTRIBUTES,
-                                           now=dt.datetime.now(dt.UTC)))))
+    document = to_bytes(
+        build_response(
+            ResponseSpec(issuer=ISSUER, issue_instant=dt.datetime.now(dt.UTC)),
+            build_assertion(
+                aws_assertion_spec(
+                    issuer=ISSUER,
+                    name_id="alice",
+                    attributes=ATTRIBUTES,
+                    now=dt.datetime.now(dt.UTC),
+                )
+            ),
+        )
+    )
     template = _with_signature_template(document)
 
     def sign() -> object:
-        return context.sign_statement(template, node_name=saml.Assertion.__class__.__name__
-                                      and "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-                                      node_id=None)
+        return context.sign_statement(
+            template,
+            node_name=saml.Assertion.__class__.__name__
+            and "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            node_id=None,
+        )
 
     return sign
 
@@ -127,13 +146,15 @@ def _with_signature_template(document: bytes) -> str:
     root = etree.fromstring(document)
     assertion = root.find("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")
     assert assertion is not None
-    signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N,
-                                       xmlsec.constants.TransformRsaSha256, ns="ds")
+    signature = xmlsec.template.create(
+        assertion, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256, ns="ds"
+    )
     issuer = assertion.find("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer")
     assert issuer is not None
     issuer.addnext(signature)
-    reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256,
-                                              uri="#" + assertion.get("ID", ""))
+    reference = xmlsec.template.add_reference(
+        signature, xmlsec.constants.TransformSha256, uri="#" + assertion.get("ID", "")
+    )
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
@@ -141,8 +162,9 @@ def _with_signature_template(document: bytes) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -159,17 +181,23 @@ def main() -> int:
     print(f"{'raw RSA-2048 signatures (cryptography)':<45} {raw:9.1f} /s")
     print(f"{'xmlsec RSA-2048 alone (sign_binary, no XML)':<45} {floor:9.1f} /s")
     print(f"{'fedharness, assertion signed':<45} {assertion_only:9.1f} /s")
-    print(f"{'fedharness, response + assertion signed':<45} {both:9.1f} /s"
-          f"   ({both * 2:.1f} signatures/s)")
+    print(
+        f"{'fedharness, response + assertion signed':<45} {both:9.1f} /s"
+        f"   ({both * 2:.1f} signatures/s)"
+    )
     if pysaml2_rate is not None:
         print(f"{'pysaml2 via xmlsec1, assertion signed':<45} {pysaml2_rate:9.1f} /s")
     ratio_raw = assertion_only / raw
-    print(f"\nfedharness / raw RSA   = {ratio_raw:6.2f}   (target >= 0.70)"
-          f"  {'OK' if ratio_raw >= 0.70 else 'MISSED'}")
+    print(
+        f"\nfedharness / raw RSA   = {ratio_raw:6.2f}   (target >= 0.70)"
+        f"  {'OK' if ratio_raw >= 0.70 else 'MISSED'}"
+    )
     if pysaml2_rate is not None:
         ratio_pysaml2 = assertion_only / pysaml2_rate
-        print(f"fedharness / pysaml2   = {ratio_pysaml2:6.1f}x  (target >= 70x)"
-              f"  {'OK' if ratio_pysaml2 >= 70 else 'MISSED'}")
+        print(
+            f"fedharness / pysaml2   = {ratio_pysaml2:6.1f}x  (target >= 70x)"
+            f"  {'OK' if ratio_pysaml2 >= 70 else 'MISSED'}"
+        )
     else:
         print("pysaml2 not measured: xmlsec1 is not installed")
     ceiling = f"{floor / raw:.2f} of raw RSA"

@@ -40,8 +40,8 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     # Forms post SAML messages to SPs anywhere, so form-action stays open; nothing else is.
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; "
-                               "img-src 'self'; form-action 'self' http: https:; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "img-src 'self'; form-action 'self' http: https:; "
+    "frame-ancestors 'none'; base-uri 'none'",
 }
 
 
@@ -65,9 +65,14 @@ class WebConfig:
     """File that shares run-time group changes between worker processes (gunicorn)."""
 
     @classmethod
-    def from_file(cls, path: Path, *, base_url: str | None = None,
-                  shared_state: Path | None = None,
-                  clock: Callable[[], dt.datetime] = utc_now) -> WebConfig:
+    def from_file(
+        cls,
+        path: Path,
+        *,
+        base_url: str | None = None,
+        shared_state: Path | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> WebConfig:
         """Load an IdP or scenario file and its ``idp.web`` settings (``file:line`` errors).
 
         ``base_url`` replaces ``idp.base_url`` (the URLs published in metadata).
@@ -85,8 +90,7 @@ class WebConfig:
             trust = resolve_trust(settings, web, base_dir)
         except IdpError as exc:
             raise IdpError(f"{path}: {exc.message}") from None
-        return cls(provider=provider, web=web, trust=trust, shared_state=shared_state,
-                   clock=clock)
+        return cls(provider=provider, web=web, trust=trust, shared_state=shared_state, clock=clock)
 
     def with_base_url(self, base_url: str) -> WebConfig:
         """Return this config serving its metadata and endpoints under ``base_url``."""
@@ -119,8 +123,11 @@ def create_app(config: WebConfig) -> Flask:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=config.web.session_lifetime),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    trust = config.trust if config.trust is not None else resolve_trust(
-        config.provider.settings, config.web, config.provider.base_dir)
+    trust = (
+        config.trust
+        if config.trust is not None
+        else resolve_trust(config.provider.settings, config.web, config.provider.base_dir)
+    )
     state = WebState(
         directory=DirectoryState(config.provider, shared_file=config.shared_state),
         web=config.web,
@@ -190,18 +197,19 @@ def url_of(listener: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve_in_thread(config: WebConfig, *, host: str = "127.0.0.1", port: int = 0,
-                    base_url: str | None = None) -> RunningIdp:
+def serve_in_thread(
+    config: WebConfig, *, host: str = "127.0.0.1", port: int = 0, base_url: str | None = None
+) -> RunningIdp:
     """Serve ``create_app(config)`` from a daemon thread; metadata says the real URL."""
     listener = bind(host, port)
     try:
         url = url_of(listener)
         app = create_app(config.with_base_url(base_url or url))
-        server = make_server(host, listener.getsockname()[1], app, threaded=True,
-                             fd=listener.fileno())
+        server = make_server(
+            host, listener.getsockname()[1], app, threaded=True, fd=listener.fileno()
+        )
     finally:
         listener.close()  # werkzeug keeps its own duplicate of the descriptor
     thread = threading.Thread(target=server.serve_forever, name="fedharness-idp", daemon=True)
     thread.start()
     return RunningIdp(url=url, app=app, server=server, thread=thread)
-

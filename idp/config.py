@@ -114,21 +114,29 @@ class MappingSettings(_Strict):
     """Which mapping engine turns groups into Role values; at most one key (explicit when none)."""
 
     explicit: ExplicitMappingConfig | None = Field(
-        None, description="An explicit group → role table.")
+        None, description="An explicit group → role table."
+    )
     okta_aws: OktaAwsConfig | None = Field(
-        None, description="Okta's AWS Account Federation app (group filter, role pattern).")
+        None, description="Okta's AWS Account Federation app (group filter, role pattern)."
+    )
     okta_saml_groups: OktaSamlGroupsConfig | None = Field(
-        None, description="Okta's generic SAML app with group attribute statements.")
+        None, description="Okta's generic SAML app with group attribute statements."
+    )
     entra: EntraAwsConfig | None = Field(
-        None, description="Entra ID AWS Single-Account Access (app roles).")
+        None, description="Entra ID AWS Single-Account Access (app roles)."
+    )
     keycloak: KeycloakConfig | None = Field(
-        None, description="Keycloak client roles named as ARN pairs.")
+        None, description="Keycloak client roles named as ARN pairs."
+    )
     google_workspace: GoogleWorkspaceConfig | None = Field(
-        None, description="Google Workspace custom attributes.")
+        None, description="Google Workspace custom attributes."
+    )
     jumpcloud: JumpCloudConfig | None = Field(
-        None, description="JumpCloud user and group attributes.")
+        None, description="JumpCloud user and group attributes."
+    )
     adfs: AdfsMappingConfig | None = Field(
-        None, description="ADFS claim rules (as exported), evaluated with ADFS semantics.")
+        None, description="ADFS claim rules (as exported), evaluated with ADFS semantics."
+    )
 
     @model_validator(mode="after")
     def _one_engine(self) -> MappingSettings:
@@ -157,7 +165,8 @@ class IdpSettings(_Strict):
         300, description="Seconds until NotOnOrAfter."
     )
     web: WebSettings | None = Field(
-        None, description="The web IdP (fedharness idp serve): SP trust, login pages, logout.")
+        None, description="The web IdP (fedharness idp serve): SP trust, login pages, logout."
+    )
     service_providers: dict[str, ServiceProviderSettings] = Field(
         default_factory=lambda: {"aws": ServiceProviderSettings()},
         description="Relying parties by name; 'aws' is AWS sign-in.",

@@ -78,8 +78,9 @@ def _load_keys(files: KeyFiles, base_dir: Path) -> KeyPair:
     return load_key_pair(base_dir / files.key, base_dir / files.cert, password=files.password)
 
 
-def build_engine(settings: IdpSettings, *, base_dir: Path = Path(),
-                 directory: Directory | None = None) -> MappingEngine:
+def build_engine(
+    settings: IdpSettings, *, base_dir: Path = Path(), directory: Directory | None = None
+) -> MappingEngine:
     """Return the mapping engine the settings choose (an empty explicit table when none is)."""
     from idp.mapping.lint import ENGINES
 
@@ -183,8 +184,9 @@ class IdentityProvider:
         # An IdP engine that builds its own attributes (ADFS rules, Okta, Entra …) sends no
         # RoleSessionName unless the admin configured one there; the default template applies
         # to the explicit table only, or when set explicitly.
-        session_name_applies = (self.engine.name == "explicit"
-                                or "role_session_name" in config.model_fields_set)
+        session_name_applies = (
+            self.engine.name == "explicit" or "role_session_name" in config.model_fields_set
+        )
         if config.role_session_name is not None and session_name_applies:
             attributes.append(
                 SamlAttribute(

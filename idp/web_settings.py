@@ -38,46 +38,64 @@ class WebServiceProvider(_Strict):
     """What the web IdP knows about one SP registered under ``idp.service_providers``."""
 
     entity_id: str | None = Field(
-        None, description="The SP's entityID (Issuer of its requests); from metadata if absent.")
+        None, description="The SP's entityID (Issuer of its requests); from metadata if absent."
+    )
     metadata: Path | None = Field(
-        None, description="The SP's metadata XML: entityID, AuthnRequestsSigned, signing "
-                          "certificates, ACS and SingleLogoutService endpoints.")
+        None,
+        description="The SP's metadata XML: entityID, AuthnRequestsSigned, signing "
+        "certificates, ACS and SingleLogoutService endpoints.",
+    )
     want_authn_requests_signed: bool | None = Field(
-        None, description="Refuse unsigned AuthnRequests and LogoutRequests; as the metadata's "
-                          "AuthnRequestsSigned says when absent (false without metadata).")
+        None,
+        description="Refuse unsigned AuthnRequests and LogoutRequests; as the metadata's "
+        "AuthnRequestsSigned says when absent (false without metadata).",
+    )
     signing_certs: list[Path] = Field(
-        default_factory=list, description="PEM certificates that verify the SP's requests "
-                                          "(added to the metadata's).")
+        default_factory=list,
+        description="PEM certificates that verify the SP's requests (added to the metadata's).",
+    )
     acs_urls: list[str] = Field(
-        default_factory=list, description="Other ACS URLs the SP may ask for, besides its 'acs'.")
+        default_factory=list, description="Other ACS URLs the SP may ask for, besides its 'acs'."
+    )
     slo_url: str | None = Field(None, description="The SP's SingleLogoutService URL.")
     slo_binding: Literal["redirect", "post"] | None = Field(
-        None, description="Binding of the SLO URL; from metadata, else redirect.")
+        None, description="Binding of the SLO URL; from metadata, else redirect."
+    )
     relay_state: str | None = Field(
-        None, description="RelayState sent with IdP-initiated sign-in (AWS: a console URL).")
+        None, description="RelayState sent with IdP-initiated sign-in (AWS: a console URL)."
+    )
     post_to: str | None = Field(
-        None, description="Where the browser posts responses instead of the ACS (a local "
-                          "emulation of the SP); Recipient and Destination stay the ACS.")
+        None,
+        description="Where the browser posts responses instead of the ACS (a local "
+        "emulation of the SP); Recipient and Destination stay the ACS.",
+    )
 
 
 class WebSettings(_Strict):
     """The web IdP: login pages, SP-initiated SSO, logout."""
 
     service_providers: dict[str, WebServiceProvider] = Field(
-        default_factory=dict, description="Per-SP web settings, by the names of "
-                                          "idp.service_providers.")
+        default_factory=dict,
+        description="Per-SP web settings, by the names of idp.service_providers.",
+    )
     preview: bool = Field(
-        True, description="After an interactive login, show the XML before posting it.")
+        True, description="After an interactive login, show the XML before posting it."
+    )
     request_max_age: Annotated[int, Field(gt=0, le=86400)] = Field(
-        300, description="Seconds an AuthnRequest or LogoutRequest stays acceptable.")
+        300, description="Seconds an AuthnRequest or LogoutRequest stays acceptable."
+    )
     clock_skew: Annotated[int, Field(ge=0, le=3600)] = Field(
-        60, description="Seconds of clock difference allowed with SPs.")
+        60, description="Seconds of clock difference allowed with SPs."
+    )
     login_timeout: Annotated[int, Field(gt=0, le=86400)] = Field(
-        900, description="Seconds a login page stays usable for the request it answers.")
+        900, description="Seconds a login page stays usable for the request it answers."
+    )
     session_lifetime: Annotated[int, Field(gt=0, le=7 * 86400)] = Field(
-        28800, description="Seconds an IdP session lasts (single sign-on without login).")
+        28800, description="Seconds an IdP session lasts (single sign-on without login)."
+    )
     allow_sha1: bool = Field(
-        False, description="Accept RSA-SHA1 request signatures (refused by default).")
+        False, description="Accept RSA-SHA1 request signatures (refused by default)."
+    )
 
 
 @dataclass(frozen=True)
@@ -116,9 +134,11 @@ def load_web_settings(loaded: LoadedYaml, idp: IdpSettings) -> WebSettings:
         if name not in idp.service_providers:
             known = ", ".join(sorted(idp.service_providers))
             raise SchemaError(
-                loaded.path, loaded.line_of((*WEB_AT, "service_providers", name)),
+                loaded.path,
+                loaded.line_of((*WEB_AT, "service_providers", name)),
                 f"idp.web.service_providers.{name}: no service provider {name!r} is registered "
-                f"under idp.service_providers (registered: {known})")
+                f"under idp.service_providers (registered: {known})",
+            )
     return settings
 
 
@@ -128,8 +148,10 @@ def resolve_trust(idp: IdpSettings, web: WebSettings, base_dir: Path) -> dict[st
     for name, sp in idp.service_providers.items():
         extra = web.service_providers.get(name, WebServiceProvider())
         described = _read_sp_metadata(base_dir / extra.metadata) if extra.metadata else None
-        certificates = [*(described.certificates if described else ()),
-                        *(_read_pem(base_dir / path) for path in extra.signing_certs)]
+        certificates = [
+            *(described.certificates if described else ()),
+            *(_read_pem(base_dir / path) for path in extra.signing_certs),
+        ]
         acs = [sp.acs, *extra.acs_urls, *(described.acs_urls if described else ())]
         want = extra.want_authn_requests_signed
         if want is None:
@@ -138,7 +160,8 @@ def resolve_trust(idp: IdpSettings, web: WebSettings, base_dir: Path) -> dict[st
             raise WebSettingsError(
                 f"service provider {name!r} must sign its requests but no certificate is "
                 f"given to check them (idp.web.service_providers.{name}.signing_certs or "
-                "metadata)")
+                "metadata)"
+            )
         slo_url, slo_binding = extra.slo_url, extra.slo_binding
         if slo_url is None and described is not None and described.slo is not None:
             slo_url, described_binding = described.slo
@@ -169,7 +192,9 @@ class _SpMetadata:
 
 
 _BINDINGS: Mapping[str, Literal["redirect", "post"]] = {
-    Binding.HTTP_REDIRECT.value: "redirect", Binding.HTTP_POST.value: "post"}
+    Binding.HTTP_REDIRECT.value: "redirect",
+    Binding.HTTP_POST.value: "post",
+}
 
 
 def _read_sp_metadata(path: Path) -> _SpMetadata:
@@ -190,8 +215,11 @@ def _read_sp_metadata(path: Path) -> _SpMetadata:
             continue
         for cert in key_descriptor.iterfind(f".//{qname(NS.DS, 'X509Certificate')}"):
             certificates.append(_pem_from_base64(cert.text or "", path))
-    acs = [e for e in descriptor.iterfind(qname(NS.MD, "AssertionConsumerService"))
-           if e.get("Binding") == Binding.HTTP_POST and e.get("Location")]
+    acs = [
+        e
+        for e in descriptor.iterfind(qname(NS.MD, "AssertionConsumerService"))
+        if e.get("Binding") == Binding.HTTP_POST and e.get("Location")
+    ]
     slo = None
     for service in descriptor.iterfind(qname(NS.MD, "SingleLogoutService")):
         binding = _BINDINGS.get(service.get("Binding") or "")
@@ -203,8 +231,11 @@ def _read_sp_metadata(path: Path) -> _SpMetadata:
         authn_requests_signed=descriptor.get("AuthnRequestsSigned") in ("true", "1"),
         certificates=tuple(certificates),
         acs_urls=tuple(e.get("Location", "") for e in acs),
-        acs_indexes={int(e.get("index", "")): e.get("Location", "") for e in acs
-                     if e.get("index", "").isdigit()},
+        acs_indexes={
+            int(e.get("index", "")): e.get("Location", "")
+            for e in acs
+            if e.get("index", "").isdigit()
+        },
         slo=slo,
     )
 

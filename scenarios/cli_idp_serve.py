@@ -23,35 +23,66 @@ from scenarios.cli_common import fail, reports_bad_input
 
 
 @click.command("serve")
-@click.option("--config", "config_path", required=True,
-              type=click.Path(path_type=Path, dir_okay=False), help="IdP or scenario file (YAML).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (loopback only, unless --allow-remote).")
-@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
-              help="Port to listen on; 0 picks a free one.")
-@click.option("--workers", type=click.IntRange(1, 64),
-              help="Serve with gunicorn and this many worker processes (default: one "
-                   "threaded process).")
-@click.option("--base-url", help="Public URL published in metadata (default: idp.base_url when "
-                                 "the file sets it, else the address listened on).")
-@click.option("--allow-remote", is_flag=True,
-              help="Allow a non-loopback --host: anyone who reaches it can sign in as anyone.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="IdP or scenario file (YAML).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback only, unless --allow-remote).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Serve with gunicorn and this many worker processes (default: one threaded process).",
+)
+@click.option(
+    "--base-url",
+    help="Public URL published in metadata (default: idp.base_url when "
+    "the file sets it, else the address listened on).",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host: anyone who reaches it can sign in as anyone.",
+)
 @reports_bad_input
-def serve(config_path: Path, host: str, port: int, workers: int | None, base_url: str | None,
-          allow_remote: bool) -> None:
+def serve(
+    config_path: Path,
+    host: str,
+    port: int,
+    workers: int | None,
+    base_url: str | None,
+    allow_remote: bool,
+) -> None:
     """Serve the mock IdP (metadata, SSO, login pages, JSON API, logout) until Ctrl-C."""
     from idp.app import WebConfig, bind, create_app, url_of
 
     if not is_loopback(host) and not allow_remote:
-        fail(f"--host {host} is not a loopback address: anyone who reaches it could sign in as "
-             "any user of the directory; add --allow-remote to listen there anyway")
+        fail(
+            f"--host {host} is not a loopback address: anyone who reaches it could sign in as "
+            "any user of the directory; add --allow-remote to listen there anyway"
+        )
     if workers is not None and importlib.util.find_spec("gunicorn") is None:
         fail("--workers needs gunicorn: pip install gunicorn")
     shared_dir = Path(tempfile.mkdtemp(prefix="fedharness-idp-")) if workers else None
     owner = os.getpid()
     try:
         config = WebConfig.from_file(
-            config_path, shared_state=shared_dir / "groups.json" if shared_dir else None)
+            config_path, shared_state=shared_dir / "groups.json" if shared_dir else None
+        )
         if base_url is None and "base_url" in config.provider.settings.model_fields_set:
             base_url = config.provider.settings.base_url
         try:
@@ -84,8 +115,9 @@ def _serve_threaded(app: Any, host: str, listener: socket.socket) -> None:
     from werkzeug.serving import make_server
 
     try:
-        server = make_server(host, listener.getsockname()[1], app, threaded=True,
-                             fd=listener.fileno())
+        server = make_server(
+            host, listener.getsockname()[1], app, threaded=True, fd=listener.fileno()
+        )
     finally:
         listener.close()
 
@@ -136,8 +168,11 @@ def _serve_gunicorn(app: Any, listener: socket.socket, workers: int) -> None:
 
 
 def _print_usage(url: str, public: str, config: Any, workers: int | None) -> None:
-    how = f"gunicorn, {workers} worker process{'es' if workers > 1 else ''}" if workers else (
-        "one threaded process")
+    how = (
+        f"gunicorn, {workers} worker process{'es' if workers > 1 else ''}"
+        if workers
+        else ("one threaded process")
+    )
     first_sp = next(iter(config.provider.settings.service_providers), "aws")
     first_user = next(iter(config.provider.directory.users()), None)
     example_user = first_user.name if first_user else "NAME"

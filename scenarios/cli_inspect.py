@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     pass
 
 
-
 @contextlib.contextmanager
 def _strict_sts(config: Path | None) -> Iterator[object | None]:
     if config is None:

@@ -90,10 +90,14 @@ class LoadedScenario:
         if not chosen:
             return []
         world = [*self.scenario.aws.provider_arns(), *self.scenario.aws.role_arns()]
-        warnings = lint(getattr(mapping, chosen[0]), chosen[0], self.directory,
-                        world or None, engine=self.provider.engine)
-        return [f"{w.code}: {w.message}" + (f" ({w.where})" if w.where else "")
-                for w in warnings]
+        warnings = lint(
+            getattr(mapping, chosen[0]),
+            chosen[0],
+            self.directory,
+            world or None,
+            engine=self.provider.engine,
+        )
+        return [f"{w.code}: {w.message}" + (f" ({w.where})" if w.where else "") for w in warnings]
 
     def line_of(self, *location: str | int) -> int | None:
         """Return the line of a location in the file (``"expect", "alice"``)."""
@@ -357,5 +361,6 @@ def _claim_rule_error(loaded: LoadedYaml, path: Path, exc: ClaimRuleSyntaxError)
     text = loaded.at(location)
     # A block scalar (rules: |) starts on the line after the key; a plain string on the key's.
     first = key_line + 1 if isinstance(text, str) and "\n" in text else key_line
-    return ConfigError(path, first + exc.line - 1,
-                       f"idp.mapping.adfs.rules:{exc.line}:{exc.column}: {exc.reason}")
+    return ConfigError(
+        path, first + exc.line - 1, f"idp.mapping.adfs.rules:{exc.line}:{exc.column}: {exc.reason}"
+    )

@@ -46,5 +46,6 @@ def run_parallel(
     unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
     ordered = tuple(by_user[u] for u in users)
     findings = tuple(o.finding for r in ordered for o in r.outcomes if o.finding)
-    return ScenarioResult(loaded.name, str(loaded.path), mode, ordered, unexpected, findings,
-                          tuple(loaded.lint()))
+    return ScenarioResult(
+        loaded.name, str(loaded.path), mode, ordered, unexpected, findings, tuple(loaded.lint())
+    )

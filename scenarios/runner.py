@@ -154,7 +154,12 @@ def run_scenario(
     unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
     findings = tuple(o.finding for r in results for o in r.outcomes if o.finding)
     return ScenarioResult(
-        loaded.name, str(loaded.path), exchanger.mode, tuple(results), unexpected, findings,
+        loaded.name,
+        str(loaded.path),
+        exchanger.mode,
+        tuple(results),
+        unexpected,
+        findings,
         tuple(loaded.lint()),
     )
 

@@ -36,9 +36,12 @@ def allowed(package: str, module: str) -> bool:
 
 @pytest.mark.parametrize("package", ["idp", "sp_fixtures"])
 def test_imports_point_one_way(package: str) -> None:
-    wrong = [f"{path.relative_to(ROOT)}:{line}: imports {module}"
-             for path in sorted((ROOT / package).rglob("*.py"))
-             for line, module in imported_modules(path) if not allowed(package, module)]
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}: imports {module}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, module in imported_modules(path)
+        if not allowed(package, module)
+    ]
     assert wrong == []
 
 

@@ -33,7 +33,9 @@ AD_AUTHORITY = "AD AUTHORITY"
 LOCAL_AUTHORITY = "LOCAL AUTHORITY"
 NAME_ID = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
 NAME_ID_FORMAT = "http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/format"
-ATTRIBUTE_NAME_FORMAT = "http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/attributename"
+ATTRIBUTE_NAME_FORMAT = (
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/attributename"
+)
 MAX_COMBINATIONS = 100_000
 """A rule matching more claim combinations than this is refused rather than run for minutes."""
 NAME_ID_TRACE_RULE = "adfs: NameID"
@@ -45,11 +47,17 @@ class AdfsInputClaims(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    group_sids: bool = Field(True, description="One groupsid claim per group (transitive), as "
-                             "ADFS's Active Directory claims provider trust passes by default.")
-    group_names: bool = Field(False, description="Also one http://schemas.xmlsoap.org/claims/Group "
-                              "claim per group name (not ADFS's default; for setups whose "
-                              "claims provider trust adds them).")
+    group_sids: bool = Field(
+        True,
+        description="One groupsid claim per group (transitive), as "
+        "ADFS's Active Directory claims provider trust passes by default.",
+    )
+    group_names: bool = Field(
+        False,
+        description="Also one http://schemas.xmlsoap.org/claims/Group "
+        "claim per group name (not ADFS's default; for setups whose "
+        "claims provider trust adds them).",
+    )
 
 
 class AdfsMappingConfig(BaseModel):
@@ -59,17 +67,27 @@ class AdfsMappingConfig(BaseModel):
 
     rules: str | None = Field(None, description="The claim rules, as ADFS exports them.")
     rules_file: Path | None = Field(
-        None, description="File holding the claim rules, relative to the scenario file "
-        "(UTF-8 or the UTF-16 that PowerShell's Out-File writes).")
-    domain: str = Field("CORP", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$",
-                        description="NetBIOS domain name: windowsaccountname is DOMAIN\\user.")
-    dns_domain: str = Field("corp.example", pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$",
-                            description="DNS domain: DC= parts of made-up group DNs, and "
-                            "tokenGroups(longDomainQualifiedName).")
-    domain_sid: str = Field("S-1-5-21-1004336348-1177238915-682003330",
-                            pattern=r"^S-1-5-21(-\d+){3}$",
-                            description="Domain SID under which SIDs are made up for users and "
-                            "groups the directory gives none.")
+        None,
+        description="File holding the claim rules, relative to the scenario file "
+        "(UTF-8 or the UTF-16 that PowerShell's Out-File writes).",
+    )
+    domain: str = Field(
+        "CORP",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$",
+        description="NetBIOS domain name: windowsaccountname is DOMAIN\\user.",
+    )
+    dns_domain: str = Field(
+        "corp.example",
+        pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$",
+        description="DNS domain: DC= parts of made-up group DNs, and "
+        "tokenGroups(longDomainQualifiedName).",
+    )
+    domain_sid: str = Field(
+        "S-1-5-21-1004336348-1177238915-682003330",
+        pattern=r"^S-1-5-21(-\d+){3}$",
+        description="Domain SID under which SIDs are made up for users and "
+        "groups the directory gives none.",
+    )
     input_claims: AdfsInputClaims = Field(default_factory=AdfsInputClaims)
 
     @model_validator(mode="after")
@@ -144,7 +162,8 @@ def _compile(expr: ast.Expr) -> Evaluator:
         return lambda bindings, notes: "".join(part(bindings, notes) for part in parts)
     value = _compile(expr.input)
     if isinstance(expr.pattern, ast.StringLiteral) and isinstance(
-            expr.replacement, ast.StringLiteral):
+        expr.replacement, ast.StringLiteral
+    ):
         pattern = expr.pattern.value
         subn = compile_dotnet(pattern).compiled.subn
         replacement = replacer(expr.replacement.value, pattern)
@@ -180,8 +199,13 @@ def _replace_note(pattern: str, text: str, count: int) -> str:
 Test = Callable[[Claim, Bindings], bool]
 _REGEX_OPERATORS = (ast.MatchOperator.MATCHES, ast.MatchOperator.NOT_MATCHES)
 _COMPARISONS: dict[str, Callable[[int, int], bool]] = {
-    "==": int.__eq__, "!=": int.__ne__, ">": int.__gt__, ">=": int.__ge__, "<": int.__lt__,
-    "<=": int.__le__}
+    "==": int.__eq__,
+    "!=": int.__ne__,
+    ">": int.__gt__,
+    ">=": int.__ge__,
+    "<": int.__lt__,
+    "<=": int.__le__,
+}
 
 
 def _test(match: ast.Match) -> Test:
@@ -224,8 +248,11 @@ class _Selector:
         self.type: str | None = None
         rest = list(matches)
         for match in matches:
-            if (match.prop is ast.ClaimProperty.TYPE and match.operator is ast.MatchOperator.EQUAL
-                    and isinstance(match.expr, ast.StringLiteral)):
+            if (
+                match.prop is ast.ClaimProperty.TYPE
+                and match.operator is ast.MatchOperator.EQUAL
+                and isinstance(match.expr, ast.StringLiteral)
+            ):
                 self.type = match.expr.value
                 rest.remove(match)
                 break
@@ -267,11 +294,15 @@ Maker = Callable[[Bindings, MappingInput, list[str]], list[Claim]]
 class _Rule:
     """A parsed rule with compiled selectors and action, and its trace label."""
 
-    def __init__(self, rule: ast.Rule, index: int, store: ActiveDirectoryStore,
-                 source: str) -> None:
+    def __init__(
+        self, rule: ast.Rule, index: int, store: ActiveDirectoryStore, source: str
+    ) -> None:
         self.rule, self.store, self.kind = rule, store, rule.action.kind
-        self.label = (f'rule {index} "{rule.name}"' if rule.name is not None
-                      else f"rule {index} (line {rule.line})")
+        self.label = (
+            f'rule {index} "{rule.name}"'
+            if rule.name is not None
+            else f"rule {index} (line {rule.line})"
+        )
         self.where = f"{source}:{rule.line}:{rule.column}"
         statement = rule.action.statement
         for match in (match for condition in rule.conditions for match in condition.matches):
@@ -279,24 +310,32 @@ class _Rule:
                 if match.operator in _REGEX_OPERATORS:
                     _test(match)
             except DotnetRegexError as exc:
-                raise ast.ClaimRuleSyntaxError(exc.message, source=source, line=match.line,
-                                               column=match.column) from None
+                raise ast.ClaimRuleSyntaxError(
+                    exc.message, source=source, line=match.line, column=match.column
+                ) from None
         try:
             self.selectors = [
                 _Selector(c.matches, c.text, c.variable or f"#{n}")
-                for n, c in enumerate(rule.conditions) if isinstance(c, ast.Selector)]
-            self.aggregates = [(c, _Selector(c.matches, c.text, "")) for c in rule.conditions
-                               if isinstance(c, ast.Aggregate)]
+                for n, c in enumerate(rule.conditions)
+                if isinstance(c, ast.Selector)
+            ]
+            self.aggregates = [
+                (c, _Selector(c.matches, c.text, ""))
+                for c in rule.conditions
+                if isinstance(c, ast.Aggregate)
+            ]
             self.make = self._compile_action(statement)
         except DotnetRegexError as exc:
-            raise ast.ClaimRuleSyntaxError(exc.message, source=source, line=rule.line,
-                                           column=rule.column) from None
+            raise ast.ClaimRuleSyntaxError(
+                exc.message, source=source, line=rule.line, column=rule.column
+            ) from None
         if isinstance(statement, ast.StoreQuery):
             try:
                 store.check(statement)
             except MappingError as exc:
-                raise ast.ClaimRuleSyntaxError(exc.message, source=source, line=statement.line,
-                                               column=statement.column) from None
+                raise ast.ClaimRuleSyntaxError(
+                    exc.message, source=source, line=statement.line, column=statement.column
+                ) from None
 
     def _compile_action(self, statement: ast.Statement) -> Maker:
         if isinstance(statement, ast.CopyClaim):
@@ -307,38 +346,57 @@ class _Rule:
         if isinstance(statement, ast.StoreQuery):
             params, query, store = [_compile(p) for p in statement.params], statement, self.store
 
-            def from_store(bindings: Bindings, subject: MappingInput,
-                           notes: list[str]) -> list[Claim]:
+            def from_store(
+                bindings: Bindings, subject: MappingInput, notes: list[str]
+            ) -> list[Claim]:
                 values = [param(bindings, notes) for param in params]
-                return [Claim(claim_type, value, XS_STRING, AD_AUTHORITY, AD_AUTHORITY)
-                        for claim_type, value in store.query(query, values, subject, notes)]
+                return [
+                    Claim(claim_type, value, XS_STRING, AD_AUTHORITY, AD_AUTHORITY)
+                    for claim_type, value in store.query(query, values, subject, notes)
+                ]
 
             return from_store
         fields = {a.prop: _compile(a.expr) for a in statement.assignments if a.prop is not None}
-        properties = [(a.property_name or "", _compile(a.expr)) for a in statement.assignments
-                      if a.prop is None]
+        properties = [
+            (a.property_name or "", _compile(a.expr))
+            for a in statement.assignments
+            if a.prop is None
+        ]
         type_of = fields[ast.ClaimProperty.TYPE]
         value_of = fields.get(ast.ClaimProperty.VALUE, _constant(""))
-        rest = [fields.get(ast.ClaimProperty.VALUE_TYPE), fields.get(ast.ClaimProperty.ISSUER),
-                fields.get(ast.ClaimProperty.ORIGINAL_ISSUER)]
+        rest = [
+            fields.get(ast.ClaimProperty.VALUE_TYPE),
+            fields.get(ast.ClaimProperty.ISSUER),
+            fields.get(ast.ClaimProperty.ORIGINAL_ISSUER),
+        ]
         if not properties and rest == [None, None, None]:
             return lambda bindings, subject, notes: [
-                Claim(type_of(bindings, notes), value_of(bindings, notes))]
+                Claim(type_of(bindings, notes), value_of(bindings, notes))
+            ]
         value_type_of, issuer_of, original_of = (
             found or _constant(default)
-            for found, default in zip(rest, (XS_STRING, LOCAL_AUTHORITY, LOCAL_AUTHORITY),
-                                      strict=True))
+            for found, default in zip(
+                rest, (XS_STRING, LOCAL_AUTHORITY, LOCAL_AUTHORITY), strict=True
+            )
+        )
 
         def new_claim(bindings: Bindings, subject: MappingInput, notes: list[str]) -> list[Claim]:
-            return [Claim(type_of(bindings, notes), value_of(bindings, notes),
-                          value_type_of(bindings, notes), issuer_of(bindings, notes),
-                          original_of(bindings, notes),
-                          tuple((name, value(bindings, notes)) for name, value in properties))]
+            return [
+                Claim(
+                    type_of(bindings, notes),
+                    value_of(bindings, notes),
+                    value_type_of(bindings, notes),
+                    issuer_of(bindings, notes),
+                    original_of(bindings, notes),
+                    tuple((name, value(bindings, notes)) for name, value in properties),
+                )
+            ]
 
         return new_claim
 
-    def run(self, working: _WorkingSet, subject: MappingInput,
-            trace: list[TraceStep]) -> list[Claim]:
+    def run(
+        self, working: _WorkingSet, subject: MappingInput, trace: list[TraceStep]
+    ) -> list[Claim]:
         """Run the action once per match; return the claims it issued or added, in order.
 
         What only fails with a user's claims (a regex built from a claim value, too many
@@ -349,8 +407,9 @@ class _Rule:
         except MappingError as exc:
             raise MappingError(f"{self.where}: {self.label}: {exc.message}") from None
 
-    def _run(self, working: _WorkingSet, subject: MappingInput,
-             trace: list[TraceStep]) -> list[Claim]:
+    def _run(
+        self, working: _WorkingSet, subject: MappingInput, trace: list[TraceStep]
+    ) -> list[Claim]:
         produced: list[Claim] = []
         for bindings in self.bindings(working, trace):
             notes: list[str] = []
@@ -362,11 +421,16 @@ class _Rule:
     def bindings(self, working: _WorkingSet, trace: list[TraceStep]) -> list[Bindings]:
         """Return every combination of claims that satisfies the conditions."""
         for condition, selector in self.aggregates:
-            count = sum(1 for claim in selector.candidates(working)
-                        if selector.failure(claim, {}) < 0)
+            count = sum(
+                1 for claim in selector.candidates(working) if selector.failure(claim, {}) < 0
+            )
             if not _holds(condition, count):
-                trace.append(TraceStep(self.label, f"{condition.text} is false ({count} "
-                                       f"matching claim{'s' * (count != 1)})"))
+                trace.append(
+                    TraceStep(
+                        self.label,
+                        f"{condition.text} is false ({count} matching claim{'s' * (count != 1)})",
+                    )
+                )
                 return []
         combos: list[Bindings] = [{}]
         for position, selector in enumerate(self.selectors):
@@ -382,17 +446,29 @@ class _Rule:
                     elif position > 0 or not (indexed or failed > 0):
                         continue
                     elif selector.listed[failed]:
-                        trace.append(TraceStep(self.label, f'{claim.type} "{claim.value}": '
-                                               f"{selector.tests[failed][1]} is false"))
+                        trace.append(
+                            TraceStep(
+                                self.label,
+                                f'{claim.type} "{claim.value}": '
+                                f"{selector.tests[failed][1]} is false",
+                            )
+                        )
                     else:
                         counted[failed] = counted.get(failed, 0) + 1
                 for failed, count in counted.items():
                     kind = f" of type {selector.type}" if indexed else ""
-                    trace.append(TraceStep(self.label, f"{count} claim{'s' * (count > 1)}{kind}: "
-                                           f"{selector.tests[failed][1]} is false"))
+                    trace.append(
+                        TraceStep(
+                            self.label,
+                            f"{count} claim{'s' * (count > 1)}{kind}: "
+                            f"{selector.tests[failed][1]} is false",
+                        )
+                    )
                 if len(extended) > MAX_COMBINATIONS:
-                    raise MappingError(f"matches more than {MAX_COMBINATIONS} claim "
-                                       "combinations (selectors that each match many claims)")
+                    raise MappingError(
+                        f"matches more than {MAX_COMBINATIONS} claim "
+                        "combinations (selectors that each match many claims)"
+                    )
             combos = extended
             if not combos:
                 trace.append(TraceStep(self.label, f"no claim matches {selector.text}"))
@@ -401,8 +477,14 @@ class _Rule:
 
     def step(self, bindings: Bindings, claims: list[Claim], notes: list[str]) -> TraceStep:
         """Describe one firing: the claims it matched, what it did, any notes."""
-        matched = ", ".join(f'{key} = {claim.type} "{claim.value}"'
-                            for key, claim in bindings.items() if key[0] != "#") or "(always)"
+        matched = (
+            ", ".join(
+                f'{key} = {claim.type} "{claim.value}"'
+                for key, claim in bindings.items()
+                if key[0] != "#"
+            )
+            or "(always)"
+        )
         if len(claims) == 1:
             action = f"{self.kind} {claims[0].type}"
         else:
@@ -410,8 +492,9 @@ class _Rule:
             action = f"{self.kind} {', '.join(types)}" if types else f"{self.kind}: nothing"
         if notes:
             action += "".join(f"; {note}" for note in notes)
-        return TraceStep(self.label, f"{matched} → {action}",
-                         tuple(claim.value for claim in claims))
+        return TraceStep(
+            self.label, f"{matched} → {action}", tuple(claim.value for claim in claims)
+        )
 
 
 def _no_effect(bindings: Bindings, subject: MappingInput, notes: list[str]) -> list[Claim]:
@@ -435,8 +518,9 @@ def _read_rules(path: Path) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise MappingError(f"{path}: the ADFS claim rules are not {encoding} text "
-                           f"(byte {exc.start})") from None
+        raise MappingError(
+            f"{path}: the ADFS claim rules are not {encoding} text (byte {exc.start})"
+        ) from None
 
 
 class AdfsMapping:
@@ -444,8 +528,13 @@ class AdfsMapping:
 
     name = "adfs"
 
-    def __init__(self, config: AdfsMappingConfig, *, base_dir: Path = Path(),
-                 directory: Directory | None = None) -> None:
+    def __init__(
+        self,
+        config: AdfsMappingConfig,
+        *,
+        base_dir: Path = Path(),
+        directory: Directory | None = None,
+    ) -> None:
         self.config = config
         if config.rules_file is not None:
             path = base_dir / config.rules_file
@@ -453,17 +542,23 @@ class AdfsMapping:
         else:
             text, source = config.rules or "", "rules"
         self.rule_set = ast.parse_rules(text, source=source)
-        self.store = ActiveDirectoryStore(StoreSettings(
-            config.domain, config.dns_domain, config.domain_sid), directory)
-        self._rules = [_Rule(rule, index, self.store, source)
-                       for index, rule in enumerate(self.rule_set.rules, 1)]
+        self.store = ActiveDirectoryStore(
+            StoreSettings(config.domain, config.dns_domain, config.domain_sid), directory
+        )
+        self._rules = [
+            _Rule(rule, index, self.store, source)
+            for index, rule in enumerate(self.rule_set.rules, 1)
+        ]
 
     def input_claims(self, subject: MappingInput) -> list[Claim]:
         """Return the claims ADFS's Active Directory claims provider gives the rules."""
         options = self.config.input_claims
-        return [Claim(claim_type, value, XS_STRING, AD_AUTHORITY, AD_AUTHORITY)
-                for claim_type, value in self.store.input_claims(
-                    subject, group_sids=options.group_sids, group_names=options.group_names)]
+        return [
+            Claim(claim_type, value, XS_STRING, AD_AUTHORITY, AD_AUTHORITY)
+            for claim_type, value in self.store.input_claims(
+                subject, group_sids=options.group_sids, group_names=options.group_names
+            )
+        ]
 
     def map(self, subject: MappingInput) -> MappingResult:
         """Run the rules in order and turn the issued claims into SAML attributes."""
@@ -472,8 +567,9 @@ class AdfsMapping:
         working.extend(inputs)
         counts = Counter(claim.type.rsplit("/", 1)[-1] for claim in inputs)
         summary = ", ".join(f"{n} × {kind}" if n > 1 else kind for kind, n in counts.items())
-        trace = [TraceStep("adfs: Active Directory claims provider",
-                           f"{inputs[0].value}: {summary}")]
+        trace = [
+            TraceStep("adfs: Active Directory claims provider", f"{inputs[0].value}: {summary}")
+        ]
         issued: dict[tuple[str, str], Claim] = {}
         for rule in self._rules:
             produced = rule.run(working, subject, trace)
@@ -483,8 +579,9 @@ class AdfsMapping:
                     issued.setdefault((claim.type, claim.value), claim)
         return MappingResult(*self._attributes(list(issued.values()), trace))
 
-    def _attributes(self, claims: list[Claim], trace: list[TraceStep]
-                    ) -> tuple[tuple[SamlAttribute, ...], tuple[TraceStep, ...]]:
+    def _attributes(
+        self, claims: list[Claim], trace: list[TraceStep]
+    ) -> tuple[tuple[SamlAttribute, ...], tuple[TraceStep, ...]]:
         values: dict[str, list[str]] = {}
         formats: dict[str, str] = {}
         name_ids = [claim for claim in claims if claim.type == NAME_ID]
@@ -496,12 +593,17 @@ class AdfsMapping:
             name_id = name_ids[0]
             extra = f"; {len(name_ids) - 1} more ignored" if len(name_ids) > 1 else ""
             fmt = name_id.property(NAME_ID_FORMAT)
-            trace.append(TraceStep(NAME_ID_TRACE_RULE, f"claim {NAME_ID}{extra}" + (
-                f" (format {fmt})" if fmt else ""), (name_id.value,)))
+            trace.append(
+                TraceStep(
+                    NAME_ID_TRACE_RULE,
+                    f"claim {NAME_ID}{extra}" + (f" (format {fmt})" if fmt else ""),
+                    (name_id.value,),
+                )
+            )
         else:
             trace.append(TraceStep(NAME_ID_TRACE_RULE, "no nameidentifier claim was issued"))
         attributes = tuple(
-            SamlAttribute(name, tuple(found), formats[name] or None,
-                          value_type=None) for name, found in values.items())
+            SamlAttribute(name, tuple(found), formats[name] or None, value_type=None)
+            for name, found in values.items()
+        )
         return attributes, tuple(trace)
-

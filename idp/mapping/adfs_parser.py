@@ -210,8 +210,12 @@ class RuleSet:
 _GRAMMAR = Path(__file__).with_name("adfs.lark")
 _PROPS = {p.value.lower(): p for p in ClaimProperty}
 _SPELLING = {prop.name.replace("_", ""): prop.value for prop in ClaimProperty} | {
-    "PROPERTIES": "Properties", "REGEXREPLACE": "RegExReplace", "STRING": 'a "string"',
-    "IDENT": "a name", "NUMBER": "a number"}
+    "PROPERTIES": "Properties",
+    "REGEXREPLACE": "RegExReplace",
+    "STRING": 'a "string"',
+    "IDENT": "a name",
+    "NUMBER": "a number",
+}
 _PROP_TERMINALS = {"TYPE", "VALUE", "VALUETYPE", "ISSUER", "ORIGINALISSUER"}
 _EXPR_START = {"STRING", "IDENT", "REGEXREPLACE"}
 _TYPOGRAPHIC = "“”„‟″‘’‚‛«»"
@@ -219,8 +223,14 @@ _TYPOGRAPHIC = "“”„‟″‘’‚‛«»"
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(_GRAMMAR.read_text(encoding="utf-8"), start="rule_set", parser="lalr",
-                lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    return Lark(
+        _GRAMMAR.read_text(encoding="utf-8"),
+        start="rule_set",
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
 
 
 def parse_rules(text: str, *, source: str = "<rules>") -> RuleSet:
@@ -238,15 +248,19 @@ def _parse_cached(text: str, source: str) -> RuleSet:
     try:
         return RuleSet(tuple(_Builder(text, source).rule(node) for node in _trees(tree)), source)
     except RecursionError:
-        raise ClaimRuleSyntaxError("the rules are nested too deeply", source=source, line=1,
-                                   column=1) from None
+        raise ClaimRuleSyntaxError(
+            "the rules are nested too deeply", source=source, line=1, column=1
+        ) from None
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> ClaimRuleSyntaxError:
     line, column = _int(exc.line, 1), _int(exc.column, 1)
     if not isinstance(exc, UnexpectedToken):
-        reason = _bad_character(exc.char) if isinstance(exc, UnexpectedCharacters) else (
-            "cannot parse the rules")
+        reason = (
+            _bad_character(exc.char)
+            if isinstance(exc, UnexpectedCharacters)
+            else ("cannot parse the rules")
+        )
         return ClaimRuleSyntaxError(reason, source=source, line=line, column=column)
     token = exc.token
     if token.type == "$END":
@@ -258,7 +272,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> ClaimRuleSynt
         return ClaimRuleSyntaxError(
             "a string cannot contain a double quote: this '\"' ends the string before it "
             "(ADFS strings have no escapes; in a regular expression write \\x22 for '\"')",
-            source=source, line=line, column=max(column - 1, 1))
+            source=source,
+            line=line,
+            column=max(column - 1, 1),
+        )
     reason = _expected_reason(accepts, token, text[:start])
     return ClaimRuleSyntaxError(reason, source=source, line=line, column=column)
 
@@ -269,12 +286,14 @@ def _int(value: object, default: int) -> int:
 
 def _bad_character(char: str) -> str:
     if char in _TYPOGRAPHIC:
-        return (f"typographic quote {char} (copied from a web page or a word processor?): "
-                "strings take straight double quotes \"…\"")
+        return (
+            f"typographic quote {char} (copied from a web page or a word processor?): "
+            'strings take straight double quotes "…"'
+        )
     if char == '"':
         return "unterminated string: the closing '\"' is missing on this line"
     if char == "'":
-        return "strings are written in double quotes \"…\", not single quotes"
+        return 'strings are written in double quotes "…", not single quotes'
     return f"unexpected character {char!r}"
 
 
@@ -325,11 +344,13 @@ def _expected_reason(accepts: set[str], token: Token, before: str) -> str:
     if accepts and accepts <= {"ISSUE", "ADD"}:
         return f"expected issue(…) or add(…) after '=>', found {found}"
     if accepts and accepts <= _EXPR_START:
-        return f"expected a value (a \"string\", c.Value or RegExReplace(…)), found {found}"
+        return f'expected a value (a "string", c.Value or RegExReplace(…)), found {found}'
     if accepts and accepts <= {"TYPES", "QUERY"}:
-        wanted = "types = (\"…\")" if "TYPES" in accepts else "query = \"…\""
-        return (f"expected {wanted}, found {found} (an attribute-store action takes store, "
-                "types, query and param in this order)")
+        wanted = 'types = ("…")' if "TYPES" in accepts else 'query = "…"'
+        return (
+            f"expected {wanted}, found {found} (an attribute-store action takes store, "
+            "types, query and param in this order)"
+        )
     if "CLAIM" in accepts and "STORE" in accepts:
         return f"expected claim = c, Type = …, or store = … in the action, found {found}"
     names = sorted(_display(t) for t in accepts)
@@ -360,8 +381,9 @@ class _Builder:
         self.in_aggregate = False
 
     def error(self, reason: str, token: Token) -> ClaimRuleSyntaxError:
-        return ClaimRuleSyntaxError(reason, source=self.source, line=_int(token.line, 1),
-                                    column=_int(token.column, 1))
+        return ClaimRuleSyntaxError(
+            reason, source=self.source, line=_int(token.line, 1), column=_int(token.column, 1)
+        )
 
     def slice(self, start: int, end: int) -> str:
         """Return the source between two offsets on one line (a string cannot span lines)."""
@@ -382,8 +404,14 @@ class _Builder:
         imply = next(t for t in _tokens(node) if t.type == "IMPLY")
         first = next((c for c in heads if c.data == "conditions"), None)
         at = first.meta if first is not None else imply
-        return Rule(tuple(annotations), conditions, action, _int(at.line, 1), _int(at.column, 1),
-                    self.slice(_int(at.start_pos, 0), node.meta.end_pos))
+        return Rule(
+            tuple(annotations),
+            conditions,
+            action,
+            _int(at.line, 1),
+            _int(at.column, 1),
+            self.slice(_int(at.start_pos, 0), node.meta.end_pos),
+        )
 
     def conditions(self, node: Tree[Token]) -> tuple[Condition, ...]:
         parts = _trees(node)
@@ -392,7 +420,10 @@ class _Builder:
             first = next(p for p in parts if p.data != "selector")
             raise ClaimRuleSyntaxError(
                 "claim selectors and EXISTS/COUNT cannot be combined in one rule's conditions",
-                source=self.source, line=first.meta.line, column=first.meta.column)
+                source=self.source,
+                line=first.meta.line,
+                column=first.meta.column,
+            )
         return tuple(self.condition(part) for part in parts)
 
     def condition(self, node: Tree[Token]) -> Condition:
@@ -400,15 +431,19 @@ class _Builder:
         if node.data == "selector":
             variable = _tokens(node)[0] if _tokens(node) else None
             if variable is not None and str(variable) in self.bound:
-                raise self.error(f"claim variable '{variable}' is bound twice in this rule",
-                                 variable)
+                raise self.error(
+                    f"claim variable '{variable}' is bound twice in this rule", variable
+                )
             self.in_selector = str(variable) if variable is not None else None
             matches = self.selector_body(body)
             self.in_selector = None
             if variable is not None:
                 self.bound[str(variable)] = variable
-            return Selector(str(variable) if variable is not None else None, matches,
-                            self.slice(node.meta.start_pos, node.meta.end_pos))
+            return Selector(
+                str(variable) if variable is not None else None,
+                matches,
+                self.slice(node.meta.start_pos, node.meta.end_pos),
+            )
         self.in_aggregate = True
         matches = self.selector_body(body)
         self.in_aggregate = False
@@ -425,9 +460,15 @@ class _Builder:
         for match in _trees(node):
             prop, operator, expr = _trees(match)
             token = _tokens(prop)[0]
-            matches.append(Match(_PROPS[str(token).lower()],
-                                 MatchOperator(str(_tokens(operator)[0])), self.expr(expr),
-                                 _int(token.line, 1), _int(token.column, 1)))
+            matches.append(
+                Match(
+                    _PROPS[str(token).lower()],
+                    MatchOperator(str(_tokens(operator)[0])),
+                    self.expr(expr),
+                    _int(token.line, 1),
+                    _int(token.column, 1),
+                )
+            )
         return tuple(matches)
 
     def action(self, node: Tree[Token]) -> Action:
@@ -441,10 +482,17 @@ class _Builder:
         if statement.data == "store":
             name, types, query, *params = _trees(statement)
             store = _tokens(name)[-1]
-            return Action(kind, StoreQuery(
-                _string(store), tuple(_string(t) for t in _tokens(types) if t.type == "STRING"),
-                _string(_tokens(query)[-1]), tuple(self.expr(_trees(p)[0]) for p in params),
-                _int(store.line, 1), _int(store.column, 1)))
+            return Action(
+                kind,
+                StoreQuery(
+                    _string(store),
+                    tuple(_string(t) for t in _tokens(types) if t.type == "STRING"),
+                    _string(_tokens(query)[-1]),
+                    tuple(self.expr(_trees(p)[0]) for p in params),
+                    _int(store.line, 1),
+                    _int(store.column, 1),
+                ),
+            )
         return Action(kind, self.new_claim(statement, keyword))
 
     def new_claim(self, node: Tree[Token], keyword: Token) -> NewClaim:
@@ -453,8 +501,10 @@ class _Builder:
         for child in _trees(node):
             if child.data == "property_assignment":
                 first, name = _tokens(child)[0], _string(_tokens(child)[2])
-                key, assignment = f"Properties[\"{name}\"]", Assignment(
-                    self.expr(_trees(child)[-1]), property_name=name)
+                key, assignment = (
+                    f'Properties["{name}"]',
+                    Assignment(self.expr(_trees(child)[-1]), property_name=name),
+                )
             else:
                 first = _tokens(_trees(child)[0])[0]
                 prop = _PROPS[str(first).lower()]
@@ -470,14 +520,14 @@ class _Builder:
     def use(self, variable: Token) -> None:
         name = str(variable)
         if self.in_aggregate:
-            raise self.error(f"EXISTS/COUNT cannot refer to the claim variable '{name}'",
-                             variable)
+            raise self.error(f"EXISTS/COUNT cannot refer to the claim variable '{name}'", variable)
         if name == self.in_selector:
             raise self.error(f"a selector cannot use its own variable '{name}'", variable)
         if name not in self.bound:
             where = "an earlier condition" if self.in_selector is not None else "a condition"
-            raise self.error(f"'{name}' is not bound by {where} of this rule "
-                             f"(bind it with {name}:[…])", variable)
+            raise self.error(
+                f"'{name}' is not bound by {where} of this rule (bind it with {name}:[…])", variable
+            )
 
     def expr(self, node: Tree[Token]) -> Expr:
         parts = tuple(self.term(child) for child in _trees(node))

@@ -41,8 +41,13 @@ GROUP = "http://schemas.xmlsoap.org/claims/Group"
 _ATTRIBUTE = re.compile(r"([A-Za-z][\w-]*)(?:\((\w+)\))?")
 _FILTER = re.compile(r"\(?\s*([A-Za-z][\w-]*)\s*=\s*([^()&|!*]*?)\s*\)?")
 _FORMAT_ITEM = re.compile(r"\{\{|\}\}|\{(\d+)\}|[{}]")
-_USER_FIELDS = {"mail": "email", "userprincipalname": "upn", "displayname": "display_name",
-                "givenname": "given_name", "sn": "surname"}
+_USER_FIELDS = {
+    "mail": "email",
+    "userprincipalname": "upn",
+    "displayname": "display_name",
+    "givenname": "given_name",
+    "sn": "surname",
+}
 _TOKEN_GROUPS = ("sid", "domainqualifiedname", "longdomainqualifiedname")
 
 Values = Callable[[MappingInput], tuple[str, ...]]
@@ -83,12 +88,13 @@ def _format(template: str, params: list[str], query: str) -> str:
         if text in ("{{", "}}"):
             return text[0]
         if found.group(1) is None:
-            raise MappingError(f"query {query!r}: malformed format item {text!r} "
-                               "(.NET String.Format: use {{ and }} for braces)")
+            raise MappingError(
+                f"query {query!r}: malformed format item {text!r} "
+                "(.NET String.Format: use {{ and }} for braces)"
+            )
         index = int(found.group(1))
         if index >= len(params):
-            raise MappingError(f"query {query!r}: {{{index}}} has no param "
-                               f"({len(params)} given)")
+            raise MappingError(f"query {query!r}: {{{index}}} has no param ({len(params)} given)")
         return params[index]
 
     return _FORMAT_ITEM.sub(item, template)
@@ -143,8 +149,9 @@ class ActiveDirectoryStore:
                 return values[0]
         return self._made_up_sid("user", user.name)
 
-    def input_claims(self, subject: MappingInput, *, group_sids: bool = True,
-                     group_names: bool = False) -> list[tuple[str, str]]:
+    def input_claims(
+        self, subject: MappingInput, *, group_sids: bool = True, group_names: bool = False
+    ) -> list[tuple[str, str]]:
         """Return (claim type, value) of the claims provider's claims for the user."""
         user = subject.user
         account = f"{self.settings.domain}\\{user.name}"
@@ -162,8 +169,11 @@ class ActiveDirectoryStore:
         """Refuse, when rules load, a store or query this emulation cannot answer."""
         if statement.store != ACTIVE_DIRECTORY:
             close = difflib.get_close_matches(statement.store, [ACTIVE_DIRECTORY], n=1)
-            hint = f"did you mean {ACTIVE_DIRECTORY!r}?" if close else (
-                f"only {ACTIVE_DIRECTORY!r} is emulated")
+            hint = (
+                f"did you mean {ACTIVE_DIRECTORY!r}?"
+                if close
+                else (f"only {ACTIVE_DIRECTORY!r} is emulated")
+            )
             raise MappingError(f"unknown attribute store {statement.store!r} ({hint})")
         query = self._query(statement.query)
         _check_field_count(statement, query)
@@ -184,14 +194,18 @@ class ActiveDirectoryStore:
             return query
         parts = text.split(";")
         if len(parts) != 3:
-            raise MappingError(f"query {text!r}: an Active Directory query has three parts, "
-                               "'<LDAP filter>;<attribute,…>;<DOMAIN\\user>'")
+            raise MappingError(
+                f"query {text!r}: an Active Directory query has three parts, "
+                "'<LDAP filter>;<attribute,…>;<DOMAIN\\user>'"
+            )
         attributes = tuple(attribute.strip() for attribute in parts[1].split(","))
         if not all(attributes):
             raise MappingError(f"query {text!r}: an attribute name is empty")
         if parts[0].strip() and not _FILTER.fullmatch(parts[0].strip()):
-            raise MappingError(f"query {text!r}: LDAP filter {parts[0]!r} is not emulated "
-                               "(only an empty filter or one 'attribute={n}' test)")
+            raise MappingError(
+                f"query {text!r}: LDAP filter {parts[0]!r} is not emulated "
+                "(only an empty filter or one 'attribute={n}' test)"
+            )
         query = self._queries[text] = _Query(parts[0].strip(), attributes, parts[2].strip())
         return query
 
@@ -213,10 +227,13 @@ class ActiveDirectoryStore:
                 "longdomainqualifiedname": lambda s: tuple(f"{dns}\\{g}" for g in s.groups),
             }[qualifier]
         elif qualifier:
-            supported = ", ".join(f"tokenGroups({q})" for q in ("SID", "domainQualifiedName",
-                                                                "longDomainQualifiedName"))
-            raise MappingError(f"LDAP attribute {attribute!r} is not emulated "
-                               f"(qualified forms: {supported})")
+            supported = ", ".join(
+                f"tokenGroups({q})"
+                for q in ("SID", "domainQualifiedName", "longDomainQualifiedName")
+            )
+            raise MappingError(
+                f"LDAP attribute {attribute!r} is not emulated (qualified forms: {supported})"
+            )
         elif name == "memberof":
             resolver = lambda s: tuple(self.group_dn(g) for g in s.direct_groups)  # noqa: E731
         elif name == "samaccountname":
@@ -229,8 +246,9 @@ class ActiveDirectoryStore:
         self._resolvers[attribute.lower()] = resolver
         return resolver
 
-    def query(self, statement: StoreQuery, params: list[str], subject: MappingInput,
-              notes: list[str]) -> list[tuple[str, str]]:
+    def query(
+        self, statement: StoreQuery, params: list[str], subject: MappingInput, notes: list[str]
+    ) -> list[tuple[str, str]]:
         """Return (claim type, value) pairs the query yields for the signed-in user."""
         query = self._query(statement.query)
         _check_field_count(statement, query)
@@ -252,14 +270,15 @@ class ActiveDirectoryStore:
             notes.append(f"store: {account!r} is not DOMAIN\\user; nothing found (unverified)")
             return False
         if domain.lower() != self.settings.domain.lower():
-            notes.append(f"store: domain {domain!r} is not {self.settings.domain!r}; "
-                         "nothing found")
+            notes.append(f"store: domain {domain!r} is not {self.settings.domain!r}; nothing found")
             return False
         if not ldap_filter:
             if name.lower() == user.name.lower():
                 return True
-            notes.append(f"store: {account!r} is not the signed-in user (the emulated store "
-                         "knows only that user); nothing found")
+            notes.append(
+                f"store: {account!r} is not the signed-in user (the emulated store "
+                "knows only that user); nothing found"
+            )
             return False
         test = _FILTER.fullmatch(ldap_filter)
         attribute, wanted = (test.group(1), test.group(2)) if test else (ldap_filter, "")
@@ -275,7 +294,8 @@ def _check_field_count(statement: StoreQuery, query: _Query) -> None:
         raise MappingError(
             f"query {statement.query!r} to attribute store {statement.store!r} returns "
             f"{len(query.attributes)} field(s) for {len(statement.types)} claim type(s) "
-            "(ADFS fails the sign-in with POLICY0019)")
+            "(ADFS fails the sign-in with POLICY0019)"
+        )
 
 
 def _user_values(user: User, name: str, field: str | None) -> tuple[str, ...]:

@@ -36,8 +36,11 @@ _QUANTIFIER = re.compile(r"\{\d+(,\d*)?\}")
 _GROUP_NAME = re.compile(r"[^\W\d]\w*")
 _INLINE_FLAGS = re.compile(r"\(\?([imnsx]*)(?:-([imnsx]*))?([:)])")
 _SIMPLE_ESCAPES = {"z": r"\Z", "Z": r"(?=\n?\Z)", "e": r"\x1b"}
-_UNSUPPORTED_ESCAPES = {"p": "Unicode categories \\p{…}", "P": "Unicode categories \\P{…}",
-                        "G": "\\G (contiguous matches)"}
+_UNSUPPORTED_ESCAPES = {
+    "p": "Unicode categories \\p{…}",
+    "P": "Unicode categories \\P{…}",
+    "G": "\\G (contiguous matches)",
+}
 
 
 class DotnetRegexError(MappingError):
@@ -102,8 +105,9 @@ class _Translator:
                 flags = self.python_flags(inline)
                 self.at = inline.end()
                 if inline.group(3) == ":":
-                    current.extend([f"(?{flags}:", *self.sequence(_verbose(verbose, inline)),
-                                    self.close()])
+                    current.extend(
+                        [f"(?{flags}:", *self.sequence(_verbose(verbose, inline)), self.close()]
+                    )
                 else:
                     scopes.append(flags)
                     current.append(f"(?{flags}:")
@@ -118,7 +122,7 @@ class _Translator:
             elif char == "#" and verbose:
                 end = p.find("\n", self.at)
                 end = len(p) if end < 0 else end
-                current.append(p[self.at:end])
+                current.append(p[self.at : end])
                 self.at = end
             elif char in "*+?{":
                 current.append(self.quantifier())
@@ -149,7 +153,7 @@ class _Translator:
 
     def group(self, verbose: bool) -> list[str | _Ref]:
         p, start = self.pattern, self.at
-        rest = p[start + 1:]
+        rest = p[start + 1 :]
         if not rest.startswith("?"):
             self.at += 1
             self.captures.append(None)
@@ -176,8 +180,7 @@ class _Translator:
         if not _GROUP_NAME.fullmatch(name):
             raise self.fail(f"invalid group name {name!r}", start)
         if name in self.captures:
-            raise self.fail(f"group name {name!r} is used twice (Python cannot merge them)",
-                            start)
+            raise self.fail(f"group name {name!r} is used twice (Python cannot merge them)", start)
         self.captures.append(name)
         self.at += 1 + named.end()
         return [f"(?P<{name}>", *self.sequence(verbose), self.close()]
@@ -191,7 +194,7 @@ class _Translator:
         if char in _UNSUPPORTED_ESCAPES:
             raise self.fail(f"{_UNSUPPORTED_ESCAPES[char]} not supported", start)
         if in_class:
-            return p[start:self.at]
+            return p[start : self.at]
         if char in _SIMPLE_ESCAPES:
             return _SIMPLE_ESCAPES[char]
         if char == "c":
@@ -200,17 +203,17 @@ class _Translator:
             self.at += 1
             return f"\\x{ord(p[self.at - 1].upper()) - 64:02x}"
         if char in "123456789":
-            digits = re.match(r"\d*", p[self.at:])
+            digits = re.match(r"\d*", p[self.at :])
             self.at += len(digits.group()) if digits else 0
-            return _Ref(int(p[start + 1:self.at]), start)
+            return _Ref(int(p[start + 1 : self.at]), start)
         if char == "k":
-            named = re.match(r"<([^>]*)>|'([^']*)'", p[self.at:])
+            named = re.match(r"<([^>]*)>|'([^']*)'", p[self.at :])
             if named is None:
                 raise self.fail("malformed \\k<…> backreference", start)
             self.at += named.end()
             key = named.group(1) if named.group(1) is not None else named.group(2)
             return _Ref(int(key) if key.isdigit() else key, start)
-        return p[start:self.at]
+        return p[start : self.at]
 
     def char_class(self) -> str:
         p, start = self.pattern, self.at
@@ -248,10 +251,10 @@ class _Translator:
             self.at += 1
         if p.startswith("?", self.at):
             self.at += 1
-        following = p[self.at:self.at + 1]
+        following = p[self.at : self.at + 1]
         if following in ("*", "+", "?") or _QUANTIFIER.match(p, self.at):
             raise self.fail(f"nested quantifier {following!r}")
-        return p[start:self.at]
+        return p[start : self.at]
 
 
 def _verbose(current: bool, inline: re.Match[str]) -> bool:
@@ -278,14 +281,16 @@ def compile_dotnet(pattern: str) -> DotnetRegex:
             out.append(part)
         elif isinstance(part.key, str):
             if part.key not in names:
-                raise DotnetRegexError(f"reference to undefined group name {part.key!r}",
-                                       pattern, part.position)
+                raise DotnetRegexError(
+                    f"reference to undefined group name {part.key!r}", pattern, part.position
+                )
             out.append(f"(?P={part.key})")
         elif part.key in numbers and part.key > 0:
             out.append(f"(?:\\{numbers[part.key]})")
         else:
-            raise DotnetRegexError(f"reference to undefined group number {part.key}", pattern,
-                                   part.position)
+            raise DotnetRegexError(
+                f"reference to undefined group number {part.key}", pattern, part.position
+            )
     python = "".join(out)
     try:
         compiled = re.compile(python)
@@ -335,15 +340,16 @@ class Replacement:
         """Return an equivalent ``re.sub`` template, or None when one cannot express it."""
         if any(isinstance(part, Special) for part in self.parts):
             return None
-        return "".join(f"\\g<{p}>" if isinstance(p, int) else str(p).replace("\\", "\\\\")
-                       for p in self.parts)
+        return "".join(
+            f"\\g<{p}>" if isinstance(p, int) else str(p).replace("\\", "\\\\") for p in self.parts
+        )
 
 
 def _special(kind: Special, match: re.Match[str]) -> str:
     if kind is Special.BEFORE:
-        return match.string[:match.start()]
+        return match.string[: match.start()]
     if kind is Special.AFTER:
-        return match.string[match.end():]
+        return match.string[match.end() :]
     return match.string
 
 
@@ -366,7 +372,7 @@ def compile_replacement(replacement: str, pattern: str) -> Replacement:
             target = plain[symbol] if symbol in plain else Special("$" + symbol)
         if target is None:
             continue
-        text += replacement[at:found.start()]
+        text += replacement[at : found.start()]
         at = found.end()
         if isinstance(target, str):
             text += target
@@ -385,8 +391,9 @@ def translate_replacement(replacement: str, pattern: str) -> str:
     """Return the ``re.sub`` template for a .NET replacement; raise if none can express it."""
     template = compile_replacement(replacement, pattern).python_template()
     if template is None:
-        raise DotnetRegexError("$`, $' and $_ have no re.sub template form "
-                               "(regex_replace handles them)", replacement)
+        raise DotnetRegexError(
+            "$`, $' and $_ have no re.sub template form (regex_replace handles them)", replacement
+        )
     return template
 
 

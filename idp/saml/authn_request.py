@@ -177,7 +177,8 @@ def _decode_base64(text: str, *, what: str) -> bytes:
     if len(compact) > MAX_ENCODED_BYTES:
         raise MessageTooLargeError(
             f"the {what} is {len(compact)} characters long; at most {MAX_ENCODED_BYTES} are "
-            "accepted")
+            "accepted"
+        )
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -195,10 +196,12 @@ def _inflate(data: bytes, *, what: str) -> bytes:
                 "in a URL; the HTTP-Redirect binding deflates it first (SAML bindings §3.4.4.1)"
             ) from None
         raise BadDeflateError(
-            f"the {what} does not inflate (raw DEFLATE expected): {exc}") from None
+            f"the {what} does not inflate (raw DEFLATE expected): {exc}"
+        ) from None
     if len(xml) > MAX_XML_BYTES or inflater.unconsumed_tail:
         raise MessageTooLargeError(
-            f"the {what} inflates to more than {MAX_XML_BYTES} bytes; refused")
+            f"the {what} inflates to more than {MAX_XML_BYTES} bytes; refused"
+        )
     if not inflater.eof:
         raise BadDeflateError(f"the {what} is a truncated DEFLATE stream")
     return xml
@@ -212,16 +215,22 @@ def _parse(document: bytes, *, what: str) -> etree._Element:
     try:
         return parse_xml(document)
     except UnsafeXmlError as exc:
-        if b"<!DOCTYPE" in document or b"<!ENTITY" in document or "DOCTYPE" in str(exc) or (
-                "entity" in str(exc)):
+        if (
+            b"<!DOCTYPE" in document
+            or b"<!ENTITY" in document
+            or "DOCTYPE" in str(exc)
+            or ("entity" in str(exc))
+        ):
             raise DoctypeRefusedError(
                 f"the {what} carries a DOCTYPE or entity declarations, which are refused "
-                "(XXE and entity expansion)") from None
+                "(XXE and entity expansion)"
+            ) from None
         raise NotXmlError(f"the {what} is not XML: {exc}") from None
 
 
-def decode_redirect(params: Mapping[str, str], query_string: bytes,
-                    parameter: str = "SAMLRequest") -> ReceivedMessage:
+def decode_redirect(
+    params: Mapping[str, str], query_string: bytes, parameter: str = "SAMLRequest"
+) -> ReceivedMessage:
     """Decode a message sent with HTTP-Redirect (deflated, base64, in the query string)."""
     encoded = params.get(parameter)
     if encoded is None:
@@ -229,8 +238,9 @@ def decode_redirect(params: Mapping[str, str], query_string: bytes,
     # A '+' that the SP did not percent-encode arrives as a space.
     raw = _decode_base64(encoded.replace(" ", "+"), what=parameter)
     root = _parse(_inflate(raw, what=parameter), what=parameter)
-    return ReceivedMessage(root, Binding.REDIRECT, parameter, params.get("RelayState"),
-                           query_string)
+    return ReceivedMessage(
+        root, Binding.REDIRECT, parameter, params.get("RelayState"), query_string
+    )
 
 
 def decode_post(form: Mapping[str, str], parameter: str = "SAMLRequest") -> ReceivedMessage:
@@ -248,9 +258,11 @@ def decode_post(form: Mapping[str, str], parameter: str = "SAMLRequest") -> Rece
             raise WrongBindingError(
                 f"the {parameter} is deflated, as the HTTP-Redirect binding sends it, but came "
                 "in a POST form; the HTTP-POST binding sends plain base64 XML "
-                "(SAML bindings §3.5.4)")
-    return ReceivedMessage(_parse(raw, what=parameter), Binding.POST, parameter,
-                           form.get("RelayState"))
+                "(SAML bindings §3.5.4)"
+            )
+    return ReceivedMessage(
+        _parse(raw, what=parameter), Binding.POST, parameter, form.get("RelayState")
+    )
 
 
 def parse_time(value: str | None, *, what: str) -> dt.datetime:
@@ -271,19 +283,24 @@ def check_envelope(root: etree._Element, local: str) -> tuple[str, str | None, d
     if root.tag != qname(NS.SAMLP, local):
         found = etree.QName(root)
         raise WrongMessageError(
-            f"expected a samlp:{local}, found <{found.localname}> in namespace "
-            f"{found.namespace!r}")
+            f"expected a samlp:{local}, found <{found.localname}> in namespace {found.namespace!r}"
+        )
     if root.get("Version") != "2.0":
         raise MalformedMessageError(
-            f"the {local} has Version {root.get('Version')!r}; only SAML 2.0 is accepted")
+            f"the {local} has Version {root.get('Version')!r}; only SAML 2.0 is accepted"
+        )
     message_id = root.get("ID") or ""
     if not _NCNAME.fullmatch(message_id):
         raise MalformedMessageError(
-            f"the {local} ID {message_id!r} is missing or not an xs:ID (NCName)")
+            f"the {local} ID {message_id!r} is missing or not an xs:ID (NCName)"
+        )
     issuer = root.find(qname(NS.SAML, "Issuer"))
     issuer_text = (issuer.text or "").strip() or None if issuer is not None else None
-    return message_id, issuer_text, parse_time(root.get("IssueInstant"),
-                                               what=f"{local} IssueInstant")
+    return (
+        message_id,
+        issuer_text,
+        parse_time(root.get("IssueInstant"), what=f"{local} IssueInstant"),
+    )
 
 
 def _boolean(value: str | None, *, what: str) -> bool | None:
@@ -302,7 +319,8 @@ def parse_authn_request(root: etree._Element) -> AuthnRequest:
     index = root.get("AssertionConsumerServiceIndex")
     if index is not None and not index.isdigit():
         raise MalformedMessageError(
-            f"AssertionConsumerServiceIndex {index!r} is not an unsigned number")
+            f"AssertionConsumerServiceIndex {index!r} is not an unsigned number"
+        )
     policy = root.find(qname(NS.SAMLP, "NameIDPolicy"))
     return AuthnRequest(
         request_id=request_id,
@@ -316,23 +334,34 @@ def parse_authn_request(root: etree._Element) -> AuthnRequest:
         is_passive=bool(_boolean(root.get("IsPassive"), what="IsPassive")),
         name_id_format=policy.get("Format") if policy is not None else None,
         sp_name_qualifier=policy.get("SPNameQualifier") if policy is not None else None,
-        allow_create=(_boolean(policy.get("AllowCreate"), what="NameIDPolicy/@AllowCreate")
-                      if policy is not None else None),
+        allow_create=(
+            _boolean(policy.get("AllowCreate"), what="NameIDPolicy/@AllowCreate")
+            if policy is not None
+            else None
+        ),
     )
 
 
-def check_age(issue_instant: dt.datetime, *, now: dt.datetime, max_age: dt.timedelta,
-              skew: dt.timedelta, what: str = "AuthnRequest") -> None:
+def check_age(
+    issue_instant: dt.datetime,
+    *,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    skew: dt.timedelta,
+    what: str = "AuthnRequest",
+) -> None:
     """Refuse a message issued more than ``max_age`` ago, or later than ``now + skew``."""
     if issue_instant > now + skew:
         raise ExpiredRequestError(
             f"the {what} was issued at {issue_instant.isoformat()}, in the future "
-            f"(now {now.isoformat()}, allowed skew {int(skew.total_seconds())} s)")
+            f"(now {now.isoformat()}, allowed skew {int(skew.total_seconds())} s)"
+        )
     if issue_instant < now - max_age - skew:
         age = int((now - issue_instant).total_seconds())
         raise ExpiredRequestError(
             f"the {what} has expired: issued at {issue_instant.isoformat()}, {age} s ago "
-            f"(at most {int(max_age.total_seconds())} s are accepted)")
+            f"(at most {int(max_age.total_seconds())} s are accepted)"
+        )
 
 
 def is_signed(message: ReceivedMessage, params: Mapping[str, str] | None = None) -> bool:
@@ -352,7 +381,8 @@ def verify_signature(
     """Verify the message's signature with one of the registered PEM ``certificates``."""
     if not certificates:
         raise SignatureInvalidError(
-            "the message is signed but no certificate is registered for its sender to check it")
+            "the message is signed but no certificate is registered for its sender to check it"
+        )
     if message.binding is Binding.REDIRECT:
         return _verify_redirect(message, params, certificates, algorithms)
     return _verify_enveloped(message.root, certificates, algorithms)
@@ -366,16 +396,20 @@ def _raw_query_values(query_string: bytes) -> dict[str, str]:
     return values
 
 
-def _verify_redirect(message: ReceivedMessage, params: Mapping[str, str],
-                     certificates: Sequence[bytes],
-                     algorithms: Collection[SignatureAlgorithm]) -> SignatureAlgorithm:
+def _verify_redirect(
+    message: ReceivedMessage,
+    params: Mapping[str, str],
+    certificates: Sequence[bytes],
+    algorithms: Collection[SignatureAlgorithm],
+) -> SignatureAlgorithm:
     sig_alg, signature_text = params.get("SigAlg"), params.get("Signature")
     if not sig_alg or not signature_text:
         raise SignatureInvalidError("a signed Redirect message needs both SigAlg and Signature")
     algorithm = _allowed_algorithm(sig_alg, algorithms)
     try:
-        signature = base64.b64decode("".join(signature_text.replace(" ", "+").split()),
-                                     validate=True)
+        signature = base64.b64decode(
+            "".join(signature_text.replace(" ", "+").split()), validate=True
+        )
     except (binascii.Error, ValueError):
         raise SignatureInvalidError("the Signature parameter is not valid base64") from None
     raw = _raw_query_values(message.query_string)
@@ -388,14 +422,16 @@ def _verify_redirect(message: ReceivedMessage, params: Mapping[str, str],
     signed = "&".join(parts).encode("ascii")
     for cert_pem in certificates:
         try:
-            _public_key(cert_pem).verify(signature, signed, padding.PKCS1v15(),
-                                         _HASHES[algorithm]())
+            _public_key(cert_pem).verify(
+                signature, signed, padding.PKCS1v15(), _HASHES[algorithm]()
+            )
         except InvalidSignature:
             continue
         return algorithm
     raise SignatureInvalidError(
         f"the Redirect signature does not verify with the {len(certificates)} certificate(s) "
-        "registered for the sender")
+        "registered for the sender"
+    )
 
 
 def _allowed_algorithm(uri: str, algorithms: Collection[SignatureAlgorithm]) -> SignatureAlgorithm:
@@ -425,15 +461,17 @@ def _ds(element: etree._Element, local: str) -> list[etree._Element]:
     return [child for child in _elements(element) if child.tag == qname(NS.DS, local)]
 
 
-def _verify_enveloped(root: etree._Element, certificates: Sequence[bytes],
-                      algorithms: Collection[SignatureAlgorithm]) -> SignatureAlgorithm:
+def _verify_enveloped(
+    root: etree._Element, certificates: Sequence[bytes], algorithms: Collection[SignatureAlgorithm]
+) -> SignatureAlgorithm:
     """Check the one enveloped signature's layout, then verify it with a pinned key."""
     everywhere = list(root.iter(qname(NS.DS, "Signature")))
     own = _ds(root, "Signature")
     if len(everywhere) != 1 or len(own) != 1:
         raise SignatureInvalidError(
             f"exactly one ds:Signature, directly inside the message, is allowed (found "
-            f"{len(everywhere)}, {len(own)} of them in place)")
+            f"{len(everywhere)}, {len(own)} of them in place)"
+        )
     signature = own[0]
     signed_info = _ds(signature, "SignedInfo")
     if len(signed_info) != 1 or len(_ds(signature, "SignatureValue")) != 1:
@@ -444,23 +482,28 @@ def _verify_enveloped(root: etree._Element, certificates: Sequence[bytes],
     if len(c14n) != 1 or len(method) != 1 or len(references) != 1:
         raise SignatureInvalidError(
             "ds:SignedInfo must hold one CanonicalizationMethod, one SignatureMethod and exactly "
-            "one Reference")
+            "one Reference"
+        )
     if c14n[0].get("Algorithm") not in _C14N:
         raise SignatureInvalidError(
-            f"canonicalization {c14n[0].get('Algorithm')!r} is refused (comments-free c14n only)")
+            f"canonicalization {c14n[0].get('Algorithm')!r} is refused (comments-free c14n only)"
+        )
     algorithm = _allowed_algorithm(method[0].get("Algorithm") or "", algorithms)
     reference = references[0]
     if reference.get("URI") != f"#{root.get('ID')}":
         raise SignatureInvalidError(
             f"the Reference URI {reference.get('URI')!r} must name the signed message "
-            f"(#{root.get('ID')})")
+            f"(#{root.get('ID')})"
+        )
     transforms = [t.get("Algorithm") for r in _ds(reference, "Transforms") for t in _elements(r)]
     if not set(transforms) <= {Transform.ENVELOPED.value, *_C14N}:
         raise SignatureInvalidError(f"reference transforms {transforms} are refused")
     digest = _ds(reference, "DigestMethod")
     digest_transform = _XMLSEC_DIGEST.get(digest[0].get("Algorithm") or "") if digest else None
-    if digest_transform is None or (digest_transform is xmlsec.constants.TransformSha1 and (
-            SignatureAlgorithm.RSA_SHA1 not in algorithms)):
+    if digest_transform is None or (
+        digest_transform is xmlsec.constants.TransformSha1
+        and (SignatureAlgorithm.RSA_SHA1 not in algorithms)
+    ):
         raise SignatureInvalidError("the digest algorithm is refused")
     for cert_pem in certificates:
         context = xmlsec.SignatureContext()
@@ -479,7 +522,8 @@ def _verify_enveloped(root: etree._Element, certificates: Sequence[bytes],
         return algorithm
     raise SignatureInvalidError(
         f"the enveloped signature does not verify with the {len(certificates)} certificate(s) "
-        "registered for the sender")
+        "registered for the sender"
+    )
 
 
 @functools.lru_cache(maxsize=64)

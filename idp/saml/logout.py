@@ -67,8 +67,9 @@ class LogoutResponse:
         return self.status == StatusCode.SUCCESS
 
 
-def _sub(parent: etree._Element, ns: NS, local: str, text: str | None = None,
-         **attrs: str | None) -> etree._Element:
+def _sub(
+    parent: etree._Element, ns: NS, local: str, text: str | None = None, **attrs: str | None
+) -> etree._Element:
     element = etree.SubElement(parent, qname(ns, local))
     for key, value in attrs.items():
         if value is not None:
@@ -78,8 +79,9 @@ def _sub(parent: etree._Element, ns: NS, local: str, text: str | None = None,
     return element
 
 
-def _envelope(local: str, *, message_id: str, now: dt.datetime,
-              destination: str | None) -> etree._Element:
+def _envelope(
+    local: str, *, message_id: str, now: dt.datetime, destination: str | None
+) -> etree._Element:
     root = etree.Element(qname(NS.SAMLP, local), nsmap={"samlp": NS.SAMLP, "saml": NS.SAML})
     root.set("ID", message_id)
     root.set("Version", "2.0")
@@ -91,22 +93,38 @@ def _envelope(local: str, *, message_id: str, now: dt.datetime,
 
 def build_logout_request(request: LogoutRequest) -> etree._Element:
     """Build a ``samlp:LogoutRequest`` from ``request``."""
-    root = _envelope("LogoutRequest", message_id=request.request_id, now=request.issue_instant,
-                     destination=request.destination)
+    root = _envelope(
+        "LogoutRequest",
+        message_id=request.request_id,
+        now=request.issue_instant,
+        destination=request.destination,
+    )
     if request.not_on_or_after is not None:
         root.set("NotOnOrAfter", saml_time(request.not_on_or_after))
     if request.issuer is not None:
         _sub(root, NS.SAML, "Issuer", request.issuer)
-    _sub(root, NS.SAML, "NameID", request.name_id, Format=request.name_id_format,
-         SPNameQualifier=request.sp_name_qualifier)
+    _sub(
+        root,
+        NS.SAML,
+        "NameID",
+        request.name_id,
+        Format=request.name_id_format,
+        SPNameQualifier=request.sp_name_qualifier,
+    )
     for index in request.session_indexes:
         _sub(root, NS.SAMLP, "SessionIndex", index)
     return root
 
 
-def build_logout_response(*, issuer: str, in_response_to: str | None, now: dt.datetime,
-                          destination: str | None, status: str = StatusCode.SUCCESS,
-                          message: str | None = None) -> etree._Element:
+def build_logout_response(
+    *,
+    issuer: str,
+    in_response_to: str | None,
+    now: dt.datetime,
+    destination: str | None,
+    status: str = StatusCode.SUCCESS,
+    message: str | None = None,
+) -> etree._Element:
     """Build a ``samlp:LogoutResponse`` answering ``in_response_to``."""
     root = _envelope("LogoutResponse", message_id=new_id(), now=now, destination=destination)
     if in_response_to is not None:
@@ -119,16 +137,29 @@ def build_logout_response(*, issuer: str, in_response_to: str | None, now: dt.da
     return root
 
 
-def new_logout_request(*, issuer: str, destination: str, name_id: str,
-                       name_id_format: str | None, session_index: str | None,
-                       sp_name_qualifier: str | None, now: dt.datetime,
-                       lifetime: dt.timedelta = dt.timedelta(minutes=5)) -> LogoutRequest:
+def new_logout_request(
+    *,
+    issuer: str,
+    destination: str,
+    name_id: str,
+    name_id_format: str | None,
+    session_index: str | None,
+    sp_name_qualifier: str | None,
+    now: dt.datetime,
+    lifetime: dt.timedelta = dt.timedelta(minutes=5),
+) -> LogoutRequest:
     """Return a LogoutRequest the IdP sends to an SP, with a fresh ID."""
     return LogoutRequest(
-        request_id=new_id(), issuer=issuer, issue_instant=now, name_id=name_id,
-        name_id_format=name_id_format, sp_name_qualifier=sp_name_qualifier,
-        session_indexes=(session_index,) if session_index else (), destination=destination,
-        not_on_or_after=now + lifetime)
+        request_id=new_id(),
+        issuer=issuer,
+        issue_instant=now,
+        name_id=name_id,
+        name_id_format=name_id_format,
+        sp_name_qualifier=sp_name_qualifier,
+        session_indexes=(session_index,) if session_index else (),
+        destination=destination,
+        not_on_or_after=now + lifetime,
+    )
 
 
 def parse_logout_request(root: etree._Element) -> LogoutRequest:
@@ -147,11 +178,15 @@ def parse_logout_request(root: etree._Element) -> LogoutRequest:
         name_id=(name_id.text or "").strip(),
         name_id_format=name_id.get("Format"),
         sp_name_qualifier=name_id.get("SPNameQualifier"),
-        session_indexes=tuple((e.text or "").strip()
-                              for e in root.iterfind(qname(NS.SAMLP, "SessionIndex"))),
+        session_indexes=tuple(
+            (e.text or "").strip() for e in root.iterfind(qname(NS.SAMLP, "SessionIndex"))
+        ),
         destination=root.get("Destination"),
-        not_on_or_after=(parse_time(not_on_or_after, what="LogoutRequest NotOnOrAfter")
-                         if not_on_or_after else None),
+        not_on_or_after=(
+            parse_time(not_on_or_after, what="LogoutRequest NotOnOrAfter")
+            if not_on_or_after
+            else None
+        ),
     )
 
 
@@ -161,21 +196,36 @@ def parse_logout_response(root: etree._Element) -> LogoutResponse:
     code = root.find(f"{qname(NS.SAMLP, 'Status')}/{qname(NS.SAMLP, 'StatusCode')}")
     if code is None or not code.get("Value"):
         raise MalformedMessageError("the LogoutResponse has no Status/StatusCode")
-    return LogoutResponse(response_id=response_id, issuer=issuer, issue_instant=issue_instant,
-                          in_response_to=root.get("InResponseTo"), status=code.get("Value", ""),
-                          destination=root.get("Destination"))
+    return LogoutResponse(
+        response_id=response_id,
+        issuer=issuer,
+        issue_instant=issue_instant,
+        in_response_to=root.get("InResponseTo"),
+        status=code.get("Value", ""),
+        destination=root.get("Destination"),
+    )
 
 
-def post_value(element: etree._Element, key: KeyPair, *,
-               algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256) -> str:
+def post_value(
+    element: etree._Element,
+    key: KeyPair,
+    *,
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256,
+) -> str:
     """Sign ``element`` (enveloped) and return it base64-encoded for an HTTP-POST form."""
     sign_element(element, key, algorithm=algorithm)
     return base64.b64encode(to_bytes(element)).decode("ascii")
 
 
-def redirect_url(location: str, parameter: str, element: etree._Element, *, key: KeyPair,
-                 relay_state: str | None = None,
-                 algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256) -> str:
+def redirect_url(
+    location: str,
+    parameter: str,
+    element: etree._Element,
+    *,
+    key: KeyPair,
+    relay_state: str | None = None,
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256,
+) -> str:
     """Return ``location`` with the message deflated, base64-encoded and signed in the query."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     deflated = compressor.compress(etree.tostring(element)) + compressor.flush()
@@ -184,8 +234,9 @@ def redirect_url(location: str, parameter: str, element: etree._Element, *, key:
         fields.append(("RelayState", relay_state))
     fields.append(("SigAlg", algorithm.value))
     query = urlencode(fields, quote_via=quote)
-    signature = _private_key(key.key_pem).sign(query.encode("ascii"), padding.PKCS1v15(),
-                                               _HASHES[algorithm]())
+    signature = _private_key(key.key_pem).sign(
+        query.encode("ascii"), padding.PKCS1v15(), _HASHES[algorithm]()
+    )
     query += "&Signature=" + quote(base64.b64encode(signature).decode("ascii"), safe="")
     return f"{location}{'&' if '?' in location else '?'}{query}"
 

@@ -49,13 +49,15 @@ def _in_utc(moment: dt.datetime) -> dt.datetime:
         return moment.astimezone(dt.UTC)
     except OverflowError:
         raise PydanticCustomError(
-            "datetime_range", "the time is out of range once converted to UTC") from None
+            "datetime_range", "the time is out of range once converted to UTC"
+        ) from None
 
 
 SamlTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 """A timezone-aware time, held in UTC as SAML writes it."""
-GroupName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_GROUP_NAME),
-                      BeforeValidator(check_xml_text)]
+GroupName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_GROUP_NAME), BeforeValidator(check_xml_text)
+]
 """A group name given at run time: XML text, not empty, at most MAX_GROUP_NAME characters."""
 
 
@@ -67,8 +69,10 @@ def _not_null(value: object) -> object:
     """Refuse an explicit null for a field the XML cannot leave out."""
     if value is None:
         raise PydanticCustomError(
-            "not_null", "cannot be null: the XML always carries this value (leave the field "
-                        "out to keep the IdP's own)")
+            "not_null",
+            "cannot be null: the XML always carries this value (leave the field "
+            "out to keep the IdP's own)",
+        )
     return value
 
 
@@ -93,8 +97,9 @@ class AssertionOverrides(_Strict):
     name_qualifier: XmlText | None = None
     sp_name_qualifier: XmlText | None = None
     subject_confirmation: bool | None = None
-    subject_confirmation_count: Annotated[
-        int, Field(ge=0, le=MAX_SUBJECT_CONFIRMATIONS)] | None = None
+    subject_confirmation_count: Annotated[int, Field(ge=0, le=MAX_SUBJECT_CONFIRMATIONS)] | None = (
+        None
+    )
     confirmation_method: XmlText | None = None
     recipient: XmlText | None = None
     confirmation_not_on_or_after: SamlTime | None = None
@@ -111,8 +116,9 @@ class AssertionOverrides(_Strict):
     attributes: list[AttributeOverride] | None = None
     version: XmlText | None = None
 
-    _required = field_validator("issue_instant", "assertion_id", "subject_confirmation_count",
-                                "version")(_not_null)
+    _required = field_validator(
+        "issue_instant", "assertion_id", "subject_confirmation_count", "version"
+    )(_not_null)
 
 
 class ResponseOverrides(_Strict):
@@ -143,9 +149,11 @@ class SamlResponseRequest(_Strict):
     user: XmlText
     sp: XmlText = "aws"
     role: XmlText | None = Field(
-        None, description="Keep only this role's pair in the Role attribute.")
+        None, description="Keep only this role's pair in the Role attribute."
+    )
     acs: XmlText | None = Field(
-        None, description="A registered ACS of the SP (default: its first).")
+        None, description="A registered ACS of the SP (default: its first)."
+    )
     relay_state: XmlText | None = None
     in_response_to: XmlText | None = None
     overrides: Overrides = Field(default_factory=Overrides)
@@ -166,7 +174,8 @@ def _body(model: type[BaseModel]) -> Any:
         raise BadApiRequestError("the body is not valid JSON") from None
     except RecursionError:  # json's parser recurses once per [ or {
         raise BadApiRequestError(
-            "the body nests arrays or objects too deeply to be a request of this API") from None
+            "the body nests arrays or objects too deeply to be a request of this API"
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -182,8 +191,10 @@ def _set_fields(model: BaseModel) -> dict[str, Any]:
     for name in model.model_fields_set:
         value = getattr(model, name)
         if name == "attributes" and value is not None:
-            value = tuple(SamlAttribute(a.name, tuple(a.values), a.name_format,
-                                        a.friendly_name, a.value_type) for a in value)
+            value = tuple(
+                SamlAttribute(a.name, tuple(a.values), a.name_format, a.friendly_name, a.value_type)
+                for a in value
+            )
         elif name == "audiences" and value is not None:
             value = tuple(value)
         fields[name] = value
@@ -254,16 +265,25 @@ def saml_response() -> Response:
     if acs not in trust.acs_urls:
         raise UnregisteredAcsError(f"{acs!r} is not a registered ACS of {body.sp!r}")
     issued = provider.issue(
-        body.user, sp=body.sp, role_arn=body.role, recipient=acs,
-        in_response_to=body.in_response_to, now=current.now(),
+        body.user,
+        sp=body.sp,
+        role_arn=body.role,
+        recipient=acs,
+        in_response_to=body.in_response_to,
+        now=current.now(),
         assertion_overrides=_set_fields(body.overrides.assertion) or None,
-        response_overrides=_set_fields(body.overrides.response) or None)
+        response_overrides=_set_fields(body.overrides.response) or None,
+    )
     relay_state = body.relay_state if body.relay_state is not None else trust.relay_state
-    return jsonify(json_ready({
-        "saml_response": issued.saml_response,
-        "xml": issued.xml.decode("utf-8"),
-        "relay_state": relay_state,
-        "acs": acs,
-        "user": issued.user,
-        "sp": body.sp,
-    }))
+    return jsonify(
+        json_ready(
+            {
+                "saml_response": issued.saml_response,
+                "xml": issued.xml.decode("utf-8"),
+                "relay_state": relay_state,
+                "acs": acs,
+                "user": issued.user,
+                "sp": body.sp,
+            }
+        )
+    )

@@ -49,7 +49,8 @@ class WebState:
         known = ", ".join(sorted(t.entity_id for t in self.trust.values() if t.entity_id))
         raise UnknownRequesterError(
             f"no registered service provider has the entityID {entity_id!r} "
-            f"(known: {known or 'none; set idp.web.service_providers.NAME.entity_id'})")
+            f"(known: {known or 'none; set idp.web.service_providers.NAME.entity_id'})"
+        )
 
 
 def state() -> WebState:
@@ -100,16 +101,18 @@ class PendingLogin:
     def from_token(cls, token: str) -> PendingLogin:
         """Read a token; an old or altered one raises LoginExpiredError."""
         try:
-            fields = state().serializer.loads(token, salt="login",
-                                              max_age=state().web.login_timeout)
+            fields = state().serializer.loads(
+                token, salt="login", max_age=state().web.login_timeout
+            )
         except SignatureExpired:
             raise LoginExpiredError(
-                "this login page has expired; start the sign-in again from the service "
-                "provider") from None
+                "this login page has expired; start the sign-in again from the service provider"
+            ) from None
         except BadSignature:
             raise LoginExpiredError(
                 "this login form was altered or comes from another IdP instance; start the "
-                "sign-in again") from None
+                "sign-in again"
+            ) from None
         return cls(**fields)
 
 
@@ -139,8 +142,11 @@ def remember_login(user: str, at: dt.datetime) -> None:
     """Start (or restart) the IdP session for ``user``."""
     previous = session.get(SESSION_KEY)
     keep = isinstance(previous, dict) and previous.get("user") == user
-    session[SESSION_KEY] = {"user": user, "at": at.isoformat(),
-                            "sps": previous.get("sps", {}) if keep and previous else {}}
+    session[SESSION_KEY] = {
+        "user": user,
+        "at": at.isoformat(),
+        "sps": previous.get("sps", {}) if keep and previous else {},
+    }
     session.permanent = True
 
 
@@ -160,12 +166,19 @@ def participations() -> dict[str, Participation]:
     return {sp: Participation(**fields) for sp, fields in current.get("sps", {}).items()}
 
 
-def post_form(action: str, fields: Mapping[str, str | None], *, title: str,
-              button: str) -> Response:
+def post_form(
+    action: str, fields: Mapping[str, str | None], *, title: str, button: str
+) -> Response:
     """Return a page whose form posts ``fields`` to ``action``: by script, or by its button."""
-    response = Response(render_template(
-        "post_form.html", action=action, title=title, button=button,
-        fields={k: v for k, v in fields.items() if v is not None}))
+    response = Response(
+        render_template(
+            "post_form.html",
+            action=action,
+            title=title,
+            button=button,
+            fields={k: v for k, v in fields.items() if v is not None},
+        )
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -73,7 +73,8 @@ class DirectoryState:
         directory: Directory = self._base.directory
         for name, groups in changes.items():
             directory = directory.with_user(
-                dataclasses.replace(self._base.directory.user(name), direct_groups=groups))
+                dataclasses.replace(self._base.directory.user(name), direct_groups=groups)
+            )
         provider = self._base
         if changes:
             provider = copy.copy(self._base)
@@ -96,8 +97,9 @@ class DirectoryState:
         if self._shared is None:
             return
         temporary = self._shared.with_name(f".{self._shared.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"changes": {k: list(v) for k, v in changes.items()}}),
-                             encoding="utf-8")
+        temporary.write_text(
+            json.dumps({"changes": {k: list(v) for k, v in changes.items()}}), encoding="utf-8"
+        )
         os.replace(temporary, self._shared)
 
     @contextlib.contextmanager

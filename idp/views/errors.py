@@ -111,8 +111,10 @@ def wants_json() -> bool:
     if request.blueprint == "api" or request.path.startswith("/api/"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > (
-        request.accept_mimetypes["text/html"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > (request.accept_mimetypes["text/html"])
+    )
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -121,8 +123,9 @@ def error_response(status: int, code: str, message: str) -> Response:
     if wants_json():
         response = jsonify(error={"code": code, "message": message, "status": status})
     else:
-        response = Response(render_template("error.html", status=status, title=title, code=code,
-                                            message=message))
+        response = Response(
+            render_template("error.html", status=status, title=title, code=code, message=message)
+        )
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -145,5 +148,6 @@ def register(app: Flask, unexpected: list[BaseException]) -> None:
     def unexpected_error(error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.path)
         unexpected.append(error)
-        return error_response(500, "internal_error",
-                              "the IdP failed unexpectedly; the server log has the details")
+        return error_response(
+            500, "internal_error", "the IdP failed unexpectedly; the server log has the details"
+        )

@@ -45,16 +45,19 @@ def submit() -> Response:
     except UnknownUserError as exc:
         return _refuse(pending, exc, name)
     if user.password is not None and not hmac.compare_digest(
-            password.encode(), user.password.encode()):
+        password.encode(), user.password.encode()
+    ):
         given = "no password was given" if not password else "the password is wrong"
-        return _refuse(pending, WrongPasswordError(f"{user.name} has a password and {given}"),
-                       name)
+        return _refuse(pending, WrongPasswordError(f"{user.name} has a password and {given}"), name)
     preview = current.web.preview and request.form.get("preview", "1") != "0"
     return sign_in(pending, user.name, authn_instant=current.now(), preview=preview)
 
 
-def _refuse(pending: PendingLogin, error: UnknownUserError | BadApiRequestError |
-            WrongPasswordError, typed: str) -> Response:
+def _refuse(
+    pending: PendingLogin,
+    error: UnknownUserError | BadApiRequestError | WrongPasswordError,
+    typed: str,
+) -> Response:
     """Show the login page again with the error (JSON clients get the error itself)."""
     if wants_json():
         raise error

@@ -78,23 +78,33 @@ def sp_initiated() -> Response:
     trust = current.sp_by_entity_id(authn.issuer)
     signed = check_request_signature(message, params, trust, "AuthnRequest")
     web = current.web
-    check_age(authn.issue_instant, now=current.now(), max_age=dt.timedelta(
-        seconds=web.request_max_age), skew=dt.timedelta(seconds=web.clock_skew))
+    check_age(
+        authn.issue_instant,
+        now=current.now(),
+        max_age=dt.timedelta(seconds=web.request_max_age),
+        skew=dt.timedelta(seconds=web.clock_skew),
+    )
     check_destination(authn.destination, "sso")
     if authn.protocol_binding not in (None, Binding.HTTP_POST):
         raise WrongBindingError(
             f"the AuthnRequest asks for the response by {authn.protocol_binding}; this IdP "
-            f"answers only with {Binding.HTTP_POST.value}")
+            f"answers only with {Binding.HTTP_POST.value}"
+        )
     pending = PendingLogin(
-        sp=trust.name, acs=choose_acs(authn, trust),
+        sp=trust.name,
+        acs=choose_acs(authn, trust),
         relay_state=checked_text("RelayState", message.relay_state),
-        request_id=authn.request_id, name_id_format=authn.name_id_format,
-        sp_name_qualifier=authn.sp_name_qualifier, force_authn=authn.force_authn,
-        request_signed=signed)
+        request_id=authn.request_id,
+        name_id_format=authn.name_id_format,
+        sp_name_qualifier=authn.sp_name_qualifier,
+        force_authn=authn.force_authn,
+        request_signed=signed,
+    )
     session_user = signed_in_user()
     if authn.is_passive and (session_user is None or authn.force_authn):
-        return status_response(pending, NO_PASSIVE,
-                               "IsPassive was asked and the user is not signed in")
+        return status_response(
+            pending, NO_PASSIVE, "IsPassive was asked and the user is not signed in"
+        )
     if session_user is not None and not authn.force_authn:
         return sign_in(pending, session_user[0], authn_instant=session_user[1], preview=False)
     return login_page(pending)
@@ -110,18 +120,23 @@ def idp_initiated(sp: str) -> Response:
     acs = query_text("acs", trust.acs_urls[0])
     if acs not in trust.acs_urls:
         raise UnregisteredAcsError(
-            f"{acs!r} is not a registered ACS of {sp!r} (registered: {', '.join(trust.acs_urls)})")
-    pending = PendingLogin(sp=sp, acs=acs,
-                           relay_state=query_text("RelayState", trust.relay_state))
+            f"{acs!r} is not a registered ACS of {sp!r} (registered: {', '.join(trust.acs_urls)})"
+        )
+    pending = PendingLogin(sp=sp, acs=acs, relay_state=query_text("RelayState", trust.relay_state))
     user_name = query_text("user")
     if user_name is None:
         return login_page(pending)
     user = provider.directory.user(user_name)
     if user.password is not None:
-        return login_page(pending, typed=user.name,
-                          notice=f"{user.name} has a password: type it to sign in.")
-    return sign_in(pending, user.name, authn_instant=current.now(),
-                   preview=request.args.get("preview", "0") in ("1", "true", "yes"))
+        return login_page(
+            pending, typed=user.name, notice=f"{user.name} has a password: type it to sign in."
+        )
+    return sign_in(
+        pending,
+        user.name,
+        authn_instant=current.now(),
+        preview=request.args.get("preview", "0") in ("1", "true", "yes"),
+    )
 
 
 def receive(parameter: str) -> tuple[ReceivedMessage, Mapping[str, str]]:
@@ -131,18 +146,21 @@ def receive(parameter: str) -> tuple[ReceivedMessage, Mapping[str, str]]:
     if parameter not in request.form and parameter in request.args:
         raise WrongBindingError(
             f"the {parameter} came in the URL of a POST; HTTP-Redirect uses GET, HTTP-POST "
-            "sends it as a form field")
+            "sends it as a form field"
+        )
     return decode_post(request.form, parameter), request.form
 
 
-def check_request_signature(message: ReceivedMessage, params: Mapping[str, str], trust: SpTrust,
-                            kind: str) -> bool:
+def check_request_signature(
+    message: ReceivedMessage, params: Mapping[str, str], trust: SpTrust, kind: str
+) -> bool:
     """Verify a signed request; refuse an unsigned one when the SP must sign. Return signed."""
     if not is_signed(message, params):
         if trust.want_requests_signed:
             raise SignatureMissingError(
                 f"service provider {trust.name!r} signs its requests (AuthnRequestsSigned / "
-                f"want_authn_requests_signed) and this {kind} is unsigned")
+                f"want_authn_requests_signed) and this {kind} is unsigned"
+            )
         return False
     if not trust.certificates:
         return False
@@ -160,8 +178,8 @@ def check_destination(destination: str | None, endpoint: str) -> None:
     configured = f"{state().provider().settings.base_url.rstrip('/')}/{endpoint}"
     if destination not in (configured, request.base_url):
         raise WrongDestinationError(
-            f"the message's Destination {destination!r} is not this IdP's endpoint "
-            f"({configured})")
+            f"the message's Destination {destination!r} is not this IdP's endpoint ({configured})"
+        )
 
 
 def choose_acs(authn: AuthnRequest, trust: SpTrust) -> str:
@@ -171,19 +189,22 @@ def choose_acs(authn: AuthnRequest, trust: SpTrust) -> str:
         if authn.acs_url not in trust.acs_urls:
             raise UnregisteredAcsError(
                 f"the AuthnRequest asks for the ACS {authn.acs_url!r}, which is not registered "
-                f"for {trust.name!r} (registered: {registered}); the IdP never posts elsewhere")
+                f"for {trust.name!r} (registered: {registered}); the IdP never posts elsewhere"
+            )
         return authn.acs_url
     if authn.acs_index is not None:
         if authn.acs_index not in trust.acs_indexes:
             raise UnregisteredAcsError(
                 f"the AuthnRequest asks for ACS index {authn.acs_index}, which the metadata of "
-                f"{trust.name!r} does not define")
+                f"{trust.name!r} does not define"
+            )
         return trust.acs_indexes[authn.acs_index]
     return trust.acs_urls[0]
 
 
-def choose_name_id(provider: IdentityProvider, user: User, sp: ServiceProviderSettings,
-                   pending: PendingLogin) -> NameIdChoice:
+def choose_name_id(
+    provider: IdentityProvider, user: User, sp: ServiceProviderSettings, pending: PendingLogin
+) -> NameIdChoice:
     """Return the NameID for ``user``, honouring the request's NameIDPolicy."""
     default = NameIDFormat.from_short(sp.name_id_format or provider.settings.name_id.format)
     wanted = pending.name_id_format
@@ -202,8 +223,9 @@ def choose_name_id(provider: IdentityProvider, user: User, sp: ServiceProviderSe
     return NameIdChoice(value, wanted, pending.sp_name_qualifier)
 
 
-def sign_in(pending: PendingLogin, user_name: str, *, authn_instant: dt.datetime,
-            preview: bool) -> Response:
+def sign_in(
+    pending: PendingLogin, user_name: str, *, authn_instant: dt.datetime, preview: bool
+) -> Response:
     """Issue the response for ``user_name`` and post it (or show it first when ``preview``)."""
     current = state()
     provider = current.provider()
@@ -214,19 +236,32 @@ def sign_in(pending: PendingLogin, user_name: str, *, authn_instant: dt.datetime
         return status_response(pending, INVALID_NAME_ID_POLICY, exc.message)
     session_index = new_id()
     issued = provider.issue(
-        user.name, sp=pending.sp, recipient=pending.acs, in_response_to=pending.request_id,
-        now=current.now(), assertion_overrides={
-            "name_id": name_id.value, "name_id_format": name_id.format,
-            "sp_name_qualifier": name_id.sp_name_qualifier, "session_index": session_index,
-            "authn_instant": authn_instant})
+        user.name,
+        sp=pending.sp,
+        recipient=pending.acs,
+        in_response_to=pending.request_id,
+        now=current.now(),
+        assertion_overrides={
+            "name_id": name_id.value,
+            "name_id_format": name_id.format,
+            "sp_name_qualifier": name_id.sp_name_qualifier,
+            "session_index": session_index,
+            "authn_instant": authn_instant,
+        },
+    )
     remember_login(user.name, authn_instant)
-    remember_participation(pending.sp, Participation(
-        name_id.value, name_id.format, name_id.sp_name_qualifier, session_index))
+    remember_participation(
+        pending.sp,
+        Participation(name_id.value, name_id.format, name_id.sp_name_qualifier, session_index),
+    )
     if preview:
         return preview_page(pending, issued)
-    return post_form(post_target(pending), {"SAMLResponse": issued.saml_response,
-                                            "RelayState": pending.relay_state},
-                     title=f"Signing in to {pending.sp}", button="Continue")
+    return post_form(
+        post_target(pending),
+        {"SAMLResponse": issued.saml_response, "RelayState": pending.relay_state},
+        title=f"Signing in to {pending.sp}",
+        button="Continue",
+    )
 
 
 def post_target(pending: PendingLogin) -> str:
@@ -238,39 +273,69 @@ def post_target(pending: PendingLogin) -> str:
 def status_response(pending: PendingLogin, second_level: str, message: str) -> Response:
     """Post a signed error Response (Requester + ``second_level``) to the ACS."""
     provider = state().provider()
-    response = build_response(ResponseSpec(
-        issuer=provider.settings.entity_id, issue_instant=state().now(),
-        destination=pending.acs, in_response_to=pending.request_id,
-        status=StatusCode.REQUESTER, status_message=message))
+    response = build_response(
+        ResponseSpec(
+            issuer=provider.settings.entity_id,
+            issue_instant=state().now(),
+            destination=pending.acs,
+            in_response_to=pending.request_id,
+            status=StatusCode.REQUESTER,
+            status_message=message,
+        )
+    )
     top = response.find(f"{qname(NS.SAMLP, 'Status')}/{qname(NS.SAMLP, 'StatusCode')}")
     if top is not None:
         etree.SubElement(top, qname(NS.SAMLP, "StatusCode"), Value=second_level)
     sign_element(response, provider.signing_key)
     encoded = base64.b64encode(to_bytes(response)).decode()
-    return post_form(post_target(pending), {"SAMLResponse": encoded,
-                                            "RelayState": pending.relay_state},
-                     title=f"Returning to {pending.sp}", button="Continue")
+    return post_form(
+        post_target(pending),
+        {"SAMLResponse": encoded, "RelayState": pending.relay_state},
+        title=f"Returning to {pending.sp}",
+        button="Continue",
+    )
 
 
-def login_page(pending: PendingLogin, *, typed: str | None = None, error: str | None = None,
-               notice: str | None = None, status: int = 200) -> Response:
+def login_page(
+    pending: PendingLogin,
+    *,
+    typed: str | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
     """Render the login page: pick a user or type a name, with an optional password."""
     current = state()
     provider = current.provider()
     directory = provider.directory
     users = directory.users()
     listed = [
-        {"name": u.name, "display_name": u.display_name or "", "email": u.email or "",
-         "direct": u.direct_groups,
-         # groups_of lists the direct groups first, then the inherited ones
-         "inherited": directory.groups_of(u)[len(u.direct_groups):],
-         "password": u.password is not None}
+        {
+            "name": u.name,
+            "display_name": u.display_name or "",
+            "email": u.email or "",
+            "direct": u.direct_groups,
+            # groups_of lists the direct groups first, then the inherited ones
+            "inherited": directory.groups_of(u)[len(u.direct_groups) :],
+            "password": u.password is not None,
+        }
         for u in users[:USERS_LISTED]
     ]
-    response = Response(render_template(
-        "login.html", pending=pending, token=pending.token(), users=listed,
-        hidden=max(0, len(users) - USERS_LISTED), typed=typed or "", error=error, notice=notice,
-        service_providers=sorted(current.trust), preview=current.web.preview), status=status)
+    response = Response(
+        render_template(
+            "login.html",
+            pending=pending,
+            token=pending.token(),
+            users=listed,
+            hidden=max(0, len(users) - USERS_LISTED),
+            typed=typed or "",
+            error=error,
+            notice=notice,
+            service_providers=sorted(current.trust),
+            preview=current.web.preview,
+        ),
+        status=status,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -300,12 +365,20 @@ def highlighted_lines(xml: bytes) -> list[tuple[str, bool]]:
 
 def preview_page(pending: PendingLogin, issued: IssuedResponse) -> Response:
     """Show the decoded response, AWS attributes highlighted, with a button that posts it."""
-    attributes = [(a.name, a.values, a.name.startswith(AWS_ATTRIBUTE_PREFIX))
-                  for a in issued.mapping.attributes]
-    response = Response(render_template(
-        "preview.html", pending=pending, issued=issued, attributes=attributes,
-        action=post_target(pending),
-        lines=highlighted_lines(issued.xml),
-        fields={"SAMLResponse": issued.saml_response, "RelayState": pending.relay_state}))
+    attributes = [
+        (a.name, a.values, a.name.startswith(AWS_ATTRIBUTE_PREFIX))
+        for a in issued.mapping.attributes
+    ]
+    response = Response(
+        render_template(
+            "preview.html",
+            pending=pending,
+            issued=issued,
+            attributes=attributes,
+            action=post_target(pending),
+            lines=highlighted_lines(issued.xml),
+            fields={"SAMLResponse": issued.saml_response, "RelayState": pending.relay_state},
+        )
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -34,8 +34,10 @@ def xml_text_problem(value: str) -> str | None:
     if found is None:
         return None
     code = ord(found.group())
-    return (f"U+{code:04X} ({_kind(code)}) at position {found.start()} is not allowed: "
-            "the value must be XML text")
+    return (
+        f"U+{code:04X} ({_kind(code)}) at position {found.start()} is not allowed: "
+        "the value must be XML text"
+    )
 
 
 def printable(value: str) -> str:

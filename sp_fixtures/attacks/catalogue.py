@@ -21,8 +21,19 @@ import yaml
 from sp_fixtures.attacks.errors import CatalogueError
 from sp_fixtures.xmldsig import ErrorCode
 
-__all__ = ["Attack", "CatalogueError", "Evil", "Expected", "Family", "Layout", "Requirement",
-           "Scope", "attack_by_id", "load_catalogue", "parse_catalogue"]
+__all__ = [
+    "Attack",
+    "CatalogueError",
+    "Evil",
+    "Expected",
+    "Family",
+    "Layout",
+    "Requirement",
+    "Scope",
+    "attack_by_id",
+    "load_catalogue",
+    "parse_catalogue",
+]
 
 Layout = Literal["assertion", "response", "both"]
 """What the baseline response has signed before the attack is applied."""
@@ -34,11 +45,13 @@ Scope = Literal["any", "aws"]
 Evil = Literal["name_id", "role", "name_id+role", "none"]
 """What an SP that accepts the variant would see instead of the genuine values."""
 
-_ENTRY_KEYS = frozenset({"id", "family", "form", "scope", "changes", "layout", "evil", "expect",
-                         "sources"})
+_ENTRY_KEYS = frozenset(
+    {"id", "family", "form", "scope", "changes", "layout", "evil", "expect", "sources"}
+)
 _EXPECT_KEYS = frozenset({"verifier", "sts_rule", "aws_error", "requires", "safe_if"})
-_AWS_ERRORS = frozenset({"InvalidIdentityToken", "ExpiredTokenException", "AccessDenied",
-                         "ValidationError"})
+_AWS_ERRORS = frozenset(
+    {"InvalidIdentityToken", "ExpiredTokenException", "AccessDenied", "ValidationError"}
+)
 
 
 class Family(StrEnum):
@@ -134,9 +147,13 @@ def _expected(raw: object, where: str, rule_ids: frozenset[str]) -> Expected:
     if requires is not None:
         _choice(requires, get_args(Requirement), "requires", where)
     safe_if = raw.get("safe_if")
-    return Expected(verifier=verifier, sts_rule=rule, aws_error=error,
-                    requires=requires,
-                    safe_if=str(safe_if) if safe_if is not None else None)
+    return Expected(
+        verifier=verifier,
+        sts_rule=rule,
+        aws_error=error,
+        requires=requires,
+        safe_if=str(safe_if) if safe_if is not None else None,
+    )
 
 
 def parse_catalogue(document: str) -> tuple[Attack, ...]:
@@ -165,29 +182,32 @@ def parse_catalogue(document: str) -> tuple[Attack, ...]:
         if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
             raise CatalogueError(f"{where}: 'sources' must be a list of strings")
         form = entry.get("form")
-        attacks.append(Attack(
-            id=attack_id,
-            family=Family(_choice(entry.get("family"), (f.value for f in Family), "family",
-                                  where)),
-            changes=" ".join(_text(entry, "changes", where).split()),
-            layout=_choice(entry.get("layout"), get_args(Layout), "layout",
-                           where),  # type: ignore[arg-type]
-            evil=_choice(entry.get("evil", "name_id+role"), get_args(Evil), "evil",
-                         where),  # type: ignore[arg-type]
-            expect=_expected(entry.get("expect"), where, rule_ids),
-            sources=tuple(sources),
-            form=_choice(form, ("faithful", "schema-valid"), "form", where) if form else None,
-            scope=_choice(entry.get("scope", "any"), get_args(Scope), "scope",
-                          where),  # type: ignore[arg-type]
-        ))
+        attacks.append(
+            Attack(
+                id=attack_id,
+                family=Family(
+                    _choice(entry.get("family"), (f.value for f in Family), "family", where)
+                ),
+                changes=" ".join(_text(entry, "changes", where).split()),
+                layout=_choice(entry.get("layout"), get_args(Layout), "layout", where),  # type: ignore[arg-type]
+                evil=_choice(entry.get("evil", "name_id+role"), get_args(Evil), "evil", where),  # type: ignore[arg-type]
+                expect=_expected(entry.get("expect"), where, rule_ids),
+                sources=tuple(sources),
+                form=_choice(form, ("faithful", "schema-valid"), "form", where) if form else None,
+                scope=_choice(entry.get("scope", "any"), get_args(Scope), "scope", where),  # type: ignore[arg-type]
+            )
+        )
     return tuple(attacks)
 
 
 @functools.cache
 def load_catalogue() -> tuple[Attack, ...]:
     """Return every attack of the packaged ``catalogue.yaml``, in file order."""
-    text = resources.files(__package__ or "sp_fixtures.attacks").joinpath(
-        "catalogue.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files(__package__ or "sp_fixtures.attacks")
+        .joinpath("catalogue.yaml")
+        .read_text(encoding="utf-8")
+    )
     return parse_catalogue(text)
 
 

@@ -47,8 +47,15 @@ from sp_fixtures.attacks.workshop import (
 )
 
 __all__ = [
-    "CONTROL", "AttackGenerator", "BuiltAttack", "GeneratorError", "Identity", "MockIdp",
-    "Target", "carries_valid_signature", "cloned_key",
+    "CONTROL",
+    "AttackGenerator",
+    "BuiltAttack",
+    "GeneratorError",
+    "Identity",
+    "MockIdp",
+    "Target",
+    "carries_valid_signature",
+    "cloned_key",
 ]
 
 DEFAULT_CANARY = "http://127.0.0.1:9/fedharness-canary"
@@ -102,14 +109,16 @@ class BuiltAttack:
         """Return the role an AssumeRoleWithSAML call should ask for: the evil one if carried."""
         seen = self.seen_if_accepted
         return (seen.role_arn if seen is not None and seen.role_arn else None) or (
-            self.genuine.role_arn)
+            self.genuine.role_arn
+        )
 
     @property
     def principal_arn(self) -> str | None:
         """Return the SAML provider ARN of the role asked for."""
         seen = self.seen_if_accepted
         return (seen.provider_arn if seen is not None and seen.role_arn else None) or (
-            self.genuine.provider_arn)
+            self.genuine.provider_arn
+        )
 
 
 class AttackGenerator:
@@ -142,8 +151,14 @@ class AttackGenerator:
         return self._attacker
 
     def _workshop(self) -> Workshop:
-        workshop = Workshop(self.idp, self.target, now=self.clock(), canary_url=self.canary_url,
-                            attacker_key=self.attacker_key, identities=self._identities)
+        workshop = Workshop(
+            self.idp,
+            self.target,
+            now=self.clock(),
+            canary_url=self.canary_url,
+            attacker_key=self.attacker_key,
+            identities=self._identities,
+        )
         self._identities = (workshop.genuine, workshop.evil)
         return workshop
 
@@ -172,9 +187,14 @@ class AttackGenerator:
         return [self.build(attack) for attack in (attacks or load_catalogue())]
 
 
-def _generate_key(common_name: str, *, subject: x509.Name | None = None,
-                  issuer: x509.Name | None = None, serial: int | None = None,
-                  private: rsa.RSAPrivateKey | None = None) -> KeyPair:
+def _generate_key(
+    common_name: str,
+    *,
+    subject: x509.Name | None = None,
+    issuer: x509.Name | None = None,
+    serial: int | None = None,
+    private: rsa.RSAPrivateKey | None = None,
+) -> KeyPair:
     """Make an RSA-2048 key (or reuse ``private``) with a self-made certificate."""
     key = private or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC)
@@ -189,10 +209,14 @@ def _generate_key(common_name: str, *, subject: x509.Name | None = None,
         .not_valid_after(now + dt.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return KeyPair(key_pem=key_pem, cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
-                   name=common_name)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return KeyPair(
+        key_pem=key_pem,
+        cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
+        name=common_name,
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -201,8 +225,13 @@ def cloned_key(genuine: KeyPair, attacker: KeyPair) -> KeyPair:
     private = serialization.load_pem_private_key(attacker.key_pem, password=None)
     assert isinstance(private, rsa.RSAPrivateKey)  # noqa: S101 - we generated it
     original = genuine.certificate
-    return _generate_key("clone", subject=original.subject, issuer=original.issuer,
-                         serial=original.serial_number, private=private)
+    return _generate_key(
+        "clone",
+        subject=original.subject,
+        issuer=original.issuer,
+        serial=original.serial_number,
+        private=private,
+    )
 
 
 def carries_valid_signature(document: bytes, cert_pem: bytes) -> bool:
@@ -214,8 +243,12 @@ def carries_valid_signature(document: bytes, cert_pem: bytes) -> bool:
     unusual positions do not matter.
     """
     try:
-        root = etree.fromstring(document, parser=etree.XMLParser(  # noqa: S320 - hardened
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False))
+        root = etree.fromstring(
+            document,
+            parser=etree.XMLParser(  # noqa: S320 - hardened
+                resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+            ),
+        )
     except etree.XMLSyntaxError:
         return False
     key = xmlsec.Key.from_memory(cert_pem, xmlsec.constants.KeyDataFormatCertPem)
@@ -225,21 +258,31 @@ def carries_valid_signature(document: bytes, cert_pem: bytes) -> bool:
         if not uri.startswith("#"):
             continue
         for element in root.iter():
-            if isinstance(element.tag, str) and element.get("ID") == uri[1:] and _verifies(
-                    element, signature, key):
+            if (
+                isinstance(element.tag, str)
+                and element.get("ID") == uri[1:]
+                and _verifies(element, signature, key)
+            ):
                 return True
     return False
 
 
 _REFERENCE_TRANSFORMS = (
-    xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformExclC14N,
-    xmlsec.constants.TransformSha1, xmlsec.constants.TransformSha256,
-    xmlsec.constants.TransformSha512)
+    xmlsec.constants.TransformEnveloped,
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformSha1,
+    xmlsec.constants.TransformSha256,
+    xmlsec.constants.TransformSha512,
+)
 _SIGNATURE_TRANSFORMS = (
-    xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha1,
-    xmlsec.constants.TransformRsaSha256, xmlsec.constants.TransformRsaSha512)
-_SIGNATURE_PARTS = frozenset(qname(NS.DS, local) for local in (
-    "SignedInfo", "SignatureValue", "KeyInfo"))
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformRsaSha1,
+    xmlsec.constants.TransformRsaSha256,
+    xmlsec.constants.TransformRsaSha512,
+)
+_SIGNATURE_PARTS = frozenset(
+    qname(NS.DS, local) for local in ("SignedInfo", "SignatureValue", "KeyInfo")
+)
 
 
 def _verifies(element: etree._Element, signature: etree._Element, key: xmlsec.Key) -> bool:

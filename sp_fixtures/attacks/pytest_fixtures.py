@@ -37,8 +37,13 @@ from sp_fixtures.attacks.runner import (
 )
 
 __all__ = [
-    "AttackRunner", "attack_canary", "attack_generator", "attack_ids", "attack_runner",
-    "catalogue_attack", "fedharness_attack_target",
+    "AttackRunner",
+    "attack_canary",
+    "attack_generator",
+    "attack_ids",
+    "attack_runner",
+    "catalogue_attack",
+    "fedharness_attack_target",
 ]
 
 
@@ -54,28 +59,53 @@ class AttackRunner:
         self.generator = generator
         self.listener = listener
 
-    def run(self, url: str, *, status: int | None = None, text: str | None = None,
-            cookie: str | None = None, attacks: list[Attack] | None = None,
-            allow_remote: bool = False) -> AttackReport:
+    def run(
+        self,
+        url: str,
+        *,
+        status: int | None = None,
+        text: str | None = None,
+        cookie: str | None = None,
+        attacks: list[Attack] | None = None,
+        allow_remote: bool = False,
+    ) -> AttackReport:
         """Send the control and every attack (or ``attacks``); return the report."""
-        return run_against_sp(self.generator, url, AcceptanceRule(status, text, cookie),
-                              attacks=attacks, allow_remote=allow_remote,
-                              listener=self.listener)
+        return run_against_sp(
+            self.generator,
+            url,
+            AcceptanceRule(status, text, cookie),
+            attacks=attacks,
+            allow_remote=allow_remote,
+            listener=self.listener,
+        )
 
-    def send(self, attack: Attack | str, url: str, *, status: int | None = None,
-             text: str | None = None, cookie: str | None = None,
-             allow_remote: bool = False) -> Outcome:
+    def send(
+        self,
+        attack: Attack | str,
+        url: str,
+        *,
+        status: int | None = None,
+        text: str | None = None,
+        cookie: str | None = None,
+        allow_remote: bool = False,
+    ) -> Outcome:
         """Send one attack (or ``"control"``) and return its outcome."""
         check_target(url, allow_remote=allow_remote)
-        return send(self.generator.build(attack), url, AcceptanceRule(status, text, cookie),
-                    listener=self.listener)
+        return send(
+            self.generator.build(attack),
+            url,
+            AcceptanceRule(status, text, cookie),
+            listener=self.listener,
+        )
 
 
 @pytest.fixture
 def fedharness_attack_target() -> Target:
     """Return whom the attacks impersonate and which SP they target; override it."""
-    pytest.skip("no attack target: override the 'fedharness_attack_target' fixture to return "
-                "sp_fixtures.attacks.generator.Target(user=..., sp=..., recipient=...)")
+    pytest.skip(
+        "no attack target: override the 'fedharness_attack_target' fixture to return "
+        "sp_fixtures.attacks.generator.Target(user=..., sp=..., recipient=...)"
+    )
 
 
 @pytest.fixture
@@ -89,15 +119,15 @@ def attack_canary() -> Iterator[CanaryListener]:
 
 
 @pytest.fixture
-def attack_generator(mock_idp: MockIdp, fedharness_attack_target: Target,
-                     attack_canary: CanaryListener) -> AttackGenerator:
+def attack_generator(
+    mock_idp: MockIdp, fedharness_attack_target: Target, attack_canary: CanaryListener
+) -> AttackGenerator:
     """Return a generator of the catalogue for the plugin's ``mock_idp`` and your target."""
     return AttackGenerator(mock_idp, fedharness_attack_target, canary_url=attack_canary.url)
 
 
 @pytest.fixture
-def attack_runner(attack_generator: AttackGenerator,
-                  attack_canary: CanaryListener) -> AttackRunner:
+def attack_runner(attack_generator: AttackGenerator, attack_canary: CanaryListener) -> AttackRunner:
     """Return a runner posting the generator's attacks to an ACS on loopback."""
     return AttackRunner(attack_generator, attack_canary)
 

@@ -56,18 +56,31 @@ def _overrides(w: Workshop, attack_id: str) -> dict[str, Any]:
         "conditions-expired": {"assertion": {"not_on_or_after": now - _minutes(2)}},
         "confirmation-expired": {"assertion": {"confirmation_not_on_or_after": now - _minutes(2)}},
         "session-expired": {"assertion": {"session_not_on_or_after": now - _minutes(1)}},
-        "issued-too-long-ago": {"assertion": {"issue_instant": now - _minutes(10),
-                                              "authn_instant": now - _minutes(10)}},
+        "issued-too-long-ago": {
+            "assertion": {"issue_instant": now - _minutes(10), "authn_instant": now - _minutes(10)}
+        },
         "issued-in-future": {"assertion": {"issue_instant": now + _minutes(10)}},
     }
     return overrides[attack_id]
 
 
-@builder("audience-other-sp", "audience-restriction-missing", "audience-empty",
-         "recipient-other-sp", "recipient-missing", "holder-of-key-confirmation",
-         "issuer-other-idp", "issuer-missing", "response-issuer-other-idp",
-         "not-before-in-future", "conditions-expired", "confirmation-expired",
-         "session-expired", "issued-too-long-ago", "issued-in-future")
+@builder(
+    "audience-other-sp",
+    "audience-restriction-missing",
+    "audience-empty",
+    "recipient-other-sp",
+    "recipient-missing",
+    "holder-of-key-confirmation",
+    "issuer-other-idp",
+    "issuer-missing",
+    "response-issuer-other-idp",
+    "not-before-in-future",
+    "conditions-expired",
+    "confirmation-expired",
+    "session-expired",
+    "issued-too-long-ago",
+    "issued-in-future",
+)
 def one_wrong_field(w: Workshop, attack: Attack) -> Built:
     """Have the IdP sign the evil values with the one field the id names set wrong."""
     doc = w.issue(attack.layout, evil=True, **_overrides(w, attack.id))
@@ -91,8 +104,11 @@ def audience_restriction_excludes_sp(w: Workshop, attack: Attack) -> Built:
 @builder("rsa-sha1-signature", "sha1-digest")
 def sha1(w: Workshop, attack: Attack) -> Built:
     """Have the IdP sign the genuine values with SHA-1 (a policy check, no evil values)."""
-    algorithm = (SignatureAlgorithm.RSA_SHA1 if attack.id == "rsa-sha1-signature"
-                 else SignatureAlgorithm.RSA_SHA256)
+    algorithm = (
+        SignatureAlgorithm.RSA_SHA1
+        if attack.id == "rsa-sha1-signature"
+        else SignatureAlgorithm.RSA_SHA256
+    )
     doc = w.issue("assertion", algorithm=algorithm, digest=DigestAlgorithm.SHA1)
     return _built(w, attack, doc.data)
 
@@ -106,8 +122,9 @@ def _add_attribute(root: etree._Element, name: str, *values: str) -> None:
         assertion = root.find(qname(NS.SAML, "Assertion"))
         assert assertion is not None  # noqa: S101 - checked by Workshop
         statement = etree.SubElement(assertion, qname(NS.SAML, "AttributeStatement"))
-    attribute = etree.SubElement(statement, qname(NS.SAML, "Attribute"), Name=name,
-                                 NameFormat=ATTRNAME_FORMAT_URI)
+    attribute = etree.SubElement(
+        statement, qname(NS.SAML, "Attribute"), Name=name, NameFormat=ATTRNAME_FORMAT_URI
+    )
     for value in values:
         etree.SubElement(attribute, qname(NS.SAML, "AttributeValue")).text = value
 
@@ -132,8 +149,12 @@ def _duplicates(w: Workshop, attack_id: str) -> TreeEdit:
     return edit
 
 
-@builder("duplicate-role-session-name", "duplicate-session-duration",
-         "duplicate-source-identity", "duplicate-session-tag-case")
+@builder(
+    "duplicate-role-session-name",
+    "duplicate-session-duration",
+    "duplicate-source-identity",
+    "duplicate-session-tag-case",
+)
 def duplicate_attribute(w: Workshop, attack: Attack) -> Built:
     """Have the IdP sign the evil role with one attribute sent twice."""
     doc = w.issue("assertion", evil=True, edit=_duplicates(w, attack.id))
@@ -148,9 +169,15 @@ def role_attribute_appended(w: Workshop, attack: Attack) -> Built:
     statements = assertion.descendants(NS.SAML, "AttributeStatement")
     if not statements or w.evil.role_pair is None:
         raise GeneratorError("the user's response has no AttributeStatement with a Role")
-    attribute = (b'<saml:Attribute Name="' + escape(AwsAttribute.ROLE) + b'" NameFormat="'
-                 + escape(ATTRNAME_FORMAT_URI) + b'"><saml:AttributeValue>'
-                 + escape(w.evil.role_pair) + b"</saml:AttributeValue></saml:Attribute>")
+    attribute = (
+        b'<saml:Attribute Name="'
+        + escape(AwsAttribute.ROLE)
+        + b'" NameFormat="'
+        + escape(ATTRNAME_FORMAT_URI)
+        + b'"><saml:AttributeValue>'
+        + escape(w.evil.role_pair)
+        + b"</saml:AttributeValue></saml:Attribute>"
+    )
     last = statements[0].children[-1]
     return _built(w, attack, doc.render([after(last, attribute)]))
 

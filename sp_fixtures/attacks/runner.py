@@ -25,9 +25,21 @@ from sp_fixtures.attacks.catalogue import Attack
 from sp_fixtures.attacks.errors import GeneratorError, TargetError
 from sp_fixtures.attacks.generator import AttackGenerator, BuiltAttack
 
-__all__ = ["AcceptanceRule", "AttackReport", "CanaryListener", "HttpReply", "Outcome",
-           "TargetError", "canary", "check_target", "format_report", "post_saml_response",
-           "run_against_sp", "send", "sts_parameters"]
+__all__ = [
+    "AcceptanceRule",
+    "AttackReport",
+    "CanaryListener",
+    "HttpReply",
+    "Outcome",
+    "TargetError",
+    "canary",
+    "check_target",
+    "format_report",
+    "post_saml_response",
+    "run_against_sp",
+    "send",
+    "sts_parameters",
+]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCONCLUSIVE = 0, 1, 2
 
@@ -40,7 +52,8 @@ def check_target(url: str, *, allow_remote: bool = False) -> str:
     if not allow_remote and not is_loopback(parts.hostname):
         raise TargetError(
             f"{parts.hostname} is not a loopback address: the attacks are forged logins; aim them "
-            "at a test instance on this machine, or pass --allow-remote for one you own")
+            "at a test instance on this machine, or pass --allow-remote for one you own"
+        )
     return url
 
 
@@ -106,12 +119,14 @@ class AcceptanceRule:
         return f"cookie {self.cookie!r} set"
 
 
-def post_saml_response(url: str, saml_response: str, *, relay_state: str | None = None,
-                       timeout: float = 10.0) -> HttpReply:
+def post_saml_response(
+    url: str, saml_response: str, *, relay_state: str | None = None, timeout: float = 10.0
+) -> HttpReply:
     """POST one SAMLResponse as a form, in a fresh connection, without following redirects."""
     parts = urlsplit(url)
-    connection_type = (http.client.HTTPSConnection if parts.scheme == "https"
-                       else http.client.HTTPConnection)
+    connection_type = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
     connection = connection_type(parts.netloc, timeout=timeout)
     fields = {"SAMLResponse": saml_response}
     if relay_state is not None:
@@ -120,9 +135,15 @@ def post_saml_response(url: str, saml_response: str, *, relay_state: str | None 
     if parts.query:
         path += "?" + parts.query
     try:
-        connection.request("POST", path, body=urlencode(fields), headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "User-Agent": "fedharness-attack"})
+        connection.request(
+            "POST",
+            path,
+            body=urlencode(fields),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": "fedharness-attack",
+            },
+        )
         response = connection.getresponse()
         return HttpReply(response.status, tuple(response.getheaders()), response.read())
     finally:
@@ -154,8 +175,12 @@ class Outcome:
             return False
         if self.fetched:
             return True
-        return self.accepted and not self.attack.policy and (
-            self.attack.expect.safe_if is None) and self.attack.scope == "any"
+        return (
+            self.accepted
+            and not self.attack.policy
+            and (self.attack.expect.safe_if is None)
+            and self.attack.scope == "any"
+        )
 
     @property
     def verdict(self) -> str:
@@ -205,14 +230,18 @@ class AttackReport:
     def summary(self) -> str:
         """Return one line saying how the run went."""
         if self.inconclusive:
-            return (f"inconclusive: the control was refused by {self.target} ({self.rule}); "
-                    "check that the SP trusts the IdP metadata and the acceptance rule")
+            return (
+                f"inconclusive: the control was refused by {self.target} ({self.rule}); "
+                "check that the SP trusts the IdP metadata and the acceptance rule"
+            )
         judged = [outcome for outcome in self.outcomes if outcome.error is None]
         refused = sum(1 for outcome in judged if not outcome.accepted)
         skipped = len(self.outcomes) - len(judged)
         unjudged = f", {skipped} not judged" if skipped else ""
-        return (f"{refused} of {len(judged)} attacks refused{unjudged}, {len(self.findings)} "
-                f"finding(s); control accepted ({self.rule})")
+        return (
+            f"{refused} of {len(judged)} attacks refused{unjudged}, {len(self.findings)} "
+            f"finding(s); control accepted ({self.rule})"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
@@ -223,9 +252,16 @@ class AttackReport:
             "exit_status": self.exit_status,
             "findings": [outcome.attack.id for outcome in self.findings],
             "outcomes": [
-                {"id": o.attack.id, "family": o.attack.family.value, "accepted": o.accepted,
-                 "status": o.status, "verdict": o.verdict, "finding": o.finding,
-                 "error": o.error, "fetched": list(o.fetched)}
+                {
+                    "id": o.attack.id,
+                    "family": o.attack.family.value,
+                    "accepted": o.accepted,
+                    "status": o.status,
+                    "verdict": o.verdict,
+                    "finding": o.finding,
+                    "error": o.error,
+                    "fetched": list(o.fetched),
+                }
                 for o in (self.control, *self.outcomes)
             ],
         }
@@ -260,8 +296,9 @@ class CanaryListener:
                 return
 
         self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -288,23 +325,35 @@ def canary() -> Iterator[CanaryListener]:
         listener.stop()
 
 
-def send(built: BuiltAttack, url: str, rule: AcceptanceRule, *, relay_state: str | None = None,
-         timeout: float = 10.0, listener: CanaryListener | None = None) -> Outcome:
+def send(
+    built: BuiltAttack,
+    url: str,
+    rule: AcceptanceRule,
+    *,
+    relay_state: str | None = None,
+    timeout: float = 10.0,
+    listener: CanaryListener | None = None,
+) -> Outcome:
     """POST one built attack (priming documents first) and judge the last reply."""
     reply: HttpReply | None = None
     try:
         for index, saml_response in enumerate(built.saml_responses):
-            reply = post_saml_response(url, saml_response, relay_state=relay_state,
-                                       timeout=timeout)
+            reply = post_saml_response(url, saml_response, relay_state=relay_state, timeout=timeout)
             priming = index < len(built.documents) - 1
             if priming and not rule.accepts(reply):
                 fetched = listener.take() if listener is not None else ()
-                return Outcome(built.attack, False, reply.status,
-                               error="the genuine priming response was refused", fetched=fetched)
+                return Outcome(
+                    built.attack,
+                    False,
+                    reply.status,
+                    error="the genuine priming response was refused",
+                    fetched=fetched,
+                )
     except (OSError, http.client.HTTPException) as exc:
         fetched = listener.take() if listener is not None else ()
-        return Outcome(built.attack, False, None, error=f"{type(exc).__name__}: {exc}",
-                       fetched=fetched)
+        return Outcome(
+            built.attack, False, None, error=f"{type(exc).__name__}: {exc}", fetched=fetched
+        )
     assert reply is not None  # noqa: S101 - a built attack has at least one document
     fetched = listener.take() if listener is not None else ()
     return Outcome(built.attack, rule.accepts(reply), reply.status, fetched=fetched)
@@ -323,8 +372,9 @@ def run_against_sp(
 ) -> AttackReport:
     """Send the control, then every attack, to the ACS at ``url``; return the report."""
     check_target(url, allow_remote=allow_remote)
-    control = send(generator.control(), url, rule, relay_state=relay_state, timeout=timeout,
-                   listener=listener)
+    control = send(
+        generator.control(), url, rule, relay_state=relay_state, timeout=timeout, listener=listener
+    )
     outcomes: list[Outcome] = []
     for attack in attacks if attacks is not None else _catalogue():
         try:
@@ -332,8 +382,9 @@ def run_against_sp(
         except GeneratorError as exc:  # e.g. a Role attack for a user without roles
             outcomes.append(Outcome(attack, False, None, error=f"not applicable: {exc}"))
             continue
-        outcomes.append(send(built, url, rule, relay_state=relay_state, timeout=timeout,
-                             listener=listener))
+        outcomes.append(
+            send(built, url, rule, relay_state=relay_state, timeout=timeout, listener=listener)
+        )
     return AttackReport(url, rule.describe(), control, tuple(outcomes))
 
 
@@ -347,8 +398,11 @@ def sts_parameters(built: BuiltAttack) -> dict[str, str]:
     """Return AssumeRoleWithSAML parameters asking for the role the attack carries."""
     if built.role_arn is None or built.principal_arn is None:
         raise ValueError("the user's response has no Role attribute: not an AWS target")
-    return {"RoleArn": built.role_arn, "PrincipalArn": built.principal_arn,
-            "SAMLAssertion": built.saml_response}
+    return {
+        "RoleArn": built.role_arn,
+        "PrincipalArn": built.principal_arn,
+        "SAMLAssertion": built.saml_response,
+    }
 
 
 def format_report(report: AttackReport) -> str:

@@ -17,8 +17,10 @@ from idp.saml.constants import NS
 from sp_fixtures.attacks.errors import SurgeryError
 
 _NAME = rb"[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?"
-_TAG = re.compile(rb"<(/?)(" + _NAME + rb")((?:\s+" + _NAME + rb"\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)"
-                  rb"\s*(/?)>")
+_TAG = re.compile(
+    rb"<(/?)(" + _NAME + rb")((?:\s+" + _NAME + rb"\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)"
+    rb"\s*(/?)>"
+)
 _ATTRIBUTE = re.compile(rb"(" + _NAME + rb")\s*=\s*(?:\"([^\"<]*)\"|'([^'<]*)')")
 _DECLARATION = re.compile(rb"<\?xml[^?]*\?>")
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -92,19 +94,20 @@ class Document:
 
     def bytes_of(self, node: Node) -> bytes:
         """Return the exact bytes of ``node``, tags included."""
-        return self.data[node.start:node.end]
+        return self.data[node.start : node.end]
 
     def text_of(self, node: Node) -> str:
         """Return the raw (still escaped) content of a text-only element."""
-        return self.data[node.content_start:node.content_end].decode("utf-8")
+        return self.data[node.content_start : node.content_end].decode("utf-8")
 
     def attribute(self, node: Node, name: str) -> str:
         """Return the raw value of ``node``'s attribute ``name``."""
         start, end = node.attributes[name]
         return self.data[start:end].decode("utf-8")
 
-    def render(self, splices: Sequence[Splice] = (), start: int = 0,
-               end: int | None = None) -> bytes:
+    def render(
+        self, splices: Sequence[Splice] = (), start: int = 0, end: int | None = None
+    ) -> bytes:
         """Return ``data[start:end]`` with ``splices`` (all inside that range) applied."""
         stop = len(self.data) if end is None else end
         ordered = sorted(splices, key=lambda s: (s.start, s.end))
@@ -113,7 +116,7 @@ class Document:
         for splice in ordered:
             if splice.start < position or splice.end > stop or splice.end < splice.start:
                 raise SurgeryError(f"overlapping or out-of-range splice at {splice.start}")
-            out += [self.data[position:splice.start], splice.replacement]
+            out += [self.data[position : splice.start], splice.replacement]
             position = splice.end
         out.append(self.data[position:stop])
         return b"".join(out)
@@ -168,8 +171,13 @@ def set_attribute(node: Node, name: str, value: bytes) -> Splice:
 
 def escape(text: str) -> bytes:
     """Escape text for element content or a double-quoted attribute value."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").encode("utf-8"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .encode("utf-8")
+    )
 
 
 def _index(data: bytes) -> Node:
@@ -187,7 +195,7 @@ def _index(data: bytes) -> Node:
             break
         match = _TAG.match(data, opening)
         if match is None:
-            found = data[opening:opening + 12]
+            found = data[opening : opening + 12]
             raise SurgeryError(f"unsupported markup at byte {opening}: {found!r}")
         closing, name, attributes, empty = match.groups()
         qname = name.decode("utf-8")
@@ -216,8 +224,9 @@ def _index(data: bytes) -> Node:
     return root
 
 
-def _start_tag(qname: str, attributes: bytes, match: re.Match[bytes],
-               scopes: dict[str, str]) -> tuple[Node, dict[str, str]]:
+def _start_tag(
+    qname: str, attributes: bytes, match: re.Match[bytes], scopes: dict[str, str]
+) -> tuple[Node, dict[str, str]]:
     inner = dict(scopes)
     spans: dict[str, tuple[int, int]] = {}
     offset = match.start(3)
@@ -232,7 +241,14 @@ def _start_tag(qname: str, attributes: bytes, match: re.Match[bytes],
             inner[name[6:]] = value
     prefix, _, local = qname.rpartition(":")
     namespace = inner.get(prefix) or None
-    node = Node(qname=qname, namespace=namespace, local=local, start=match.start(),
-                content_start=match.end(), content_end=match.end(), end=match.end(),
-                attributes=spans)
+    node = Node(
+        qname=qname,
+        namespace=namespace,
+        local=local,
+        start=match.start(),
+        content_start=match.end(),
+        content_end=match.end(),
+        end=match.end(),
+        attributes=spans,
+    )
     return node, inner

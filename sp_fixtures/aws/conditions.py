@@ -241,8 +241,9 @@ def glob_match(pattern: Pattern, value: str, ignore_case: bool = False) -> bool:
 def _plain_prefix(pattern: Pattern) -> tuple[str, bool] | None:
     """Return (text, ends with *) when ``pattern`` has no wildcard but an optional final ``*``."""
     text = "".join(part for part, _ in pattern)
-    wild_chars = [i for i, (part, wild) in enumerate(pattern) if wild and any(
-        c in "*?" for c in part)]
+    wild_chars = [
+        i for i, (part, wild) in enumerate(pattern) if wild and any(c in "*?" for c in part)
+    ]
     if not wild_chars:
         return text, False
     if len(wild_chars) == 1 and wild_chars[0] == len(pattern) - 1:

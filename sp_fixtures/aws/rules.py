@@ -371,8 +371,7 @@ def check_audience(sts: StrictSts, ex: Exchange) -> None:
     audiences = conditions.audiences if conditions else ()
     restrictions = conditions.audience_restrictions if conditions else ()
     if not restrictions or not all(
-        any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) for a in group)
-        for group in restrictions
+        any(a in (AWS_SIGNIN_URL, AWS_AUDIENCE_URN) for a in group) for group in restrictions
     ):
         raise e.InvalidIdentityToken(
             f"The SAML assertion's Audience {list(audiences)} does not include "

@@ -36,7 +36,8 @@ def provider() -> IdentityProvider:
 
 def values(xml: bytes, name: str) -> list[str]:
     found = etree.fromstring(xml).xpath(
-        f"//saml:Attribute[@Name='{name}']/saml:AttributeValue/text()", namespaces=NSMAP)
+        f"//saml:Attribute[@Name='{name}']/saml:AttributeValue/text()", namespaces=NSMAP
+    )
     return [str(v) for v in found]  # type: ignore[union-attr]
 
 
@@ -46,8 +47,8 @@ def write_config(tmp_path: Path, idp_extra: str = "", signing_extra: str = "") -
 idp:
   entity_id: https://idp.test/saml
   signing:
-    key: {CERTS / 'sample-idp.key'}
-    cert: {CERTS / 'sample-idp.crt'}
+    key: {CERTS / "sample-idp.key"}
+    cert: {CERTS / "sample-idp.crt"}
 {signing_extra}
   mapping:
     explicit:
@@ -66,13 +67,14 @@ def test_nested_groups_give_every_role(provider: IdentityProvider, now: dt.datet
     assert values(issued.xml, "https://aws.amazon.com/SAML/Attributes/Role") == [
         f"{ADMIN},{PROVIDER}",
         "arn:aws:iam::111111111111:role/ReadOnly,arn:aws:iam::111111111111:saml-provider/CorpIdP",
-        "arn:aws:iam::222222222222:role/Developer,"
-        "arn:aws:iam::222222222222:saml-provider/CorpIdP",
+        "arn:aws:iam::222222222222:role/Developer,arn:aws:iam::222222222222:saml-provider/CorpIdP",
     ]
     assert values(issued.xml, "https://aws.amazon.com/SAML/Attributes/RoleSessionName") == [
-        "alice@corp.example"]
-    assert values(issued.xml,
-                  "https://aws.amazon.com/SAML/Attributes/PrincipalTag:department") == ["platform"]
+        "alice@corp.example"
+    ]
+    assert values(issued.xml, "https://aws.amazon.com/SAML/Attributes/PrincipalTag:department") == [
+        "platform"
+    ]
     assert base64.b64decode(issued.saml_response) == issued.xml
 
 
@@ -84,7 +86,8 @@ def test_user_without_aws_groups_gets_no_role(provider: IdentityProvider) -> Non
 def test_role_filter_keeps_one_pair(provider: IdentityProvider) -> None:
     issued = provider.issue("alice", role_arn=ADMIN)
     assert values(issued.xml, "https://aws.amazon.com/SAML/Attributes/Role") == [
-        f"{ADMIN},{PROVIDER}"]
+        f"{ADMIN},{PROVIDER}"
+    ]
 
 
 def test_role_filter_refuses_a_role_not_granted(provider: IdentityProvider) -> None:
@@ -106,43 +109,57 @@ def test_recipient_override(provider: IdentityProvider) -> None:
 
 
 def test_overrides_reach_the_xml(provider: IdentityProvider, now: dt.datetime) -> None:
-    issued = provider.issue("alice", now=now,
-                            assertion_overrides={"issuer": "https://evil.example/",
-                                                 "audiences": ("urn:evil",)},
-                            response_overrides={"destination": None})
+    issued = provider.issue(
+        "alice",
+        now=now,
+        assertion_overrides={"issuer": "https://evil.example/", "audiences": ("urn:evil",)},
+        response_overrides={"destination": None},
+    )
     root = etree.fromstring(issued.xml)
     assert root.xpath("saml:Assertion/saml:Issuer/text()", namespaces=NSMAP) == [
-        "https://evil.example/"]
+        "https://evil.example/"
+    ]
     assert root.xpath("//saml:Audience/text()", namespaces=NSMAP) == ["urn:evil"]
     assert root.get("Destination") is None
 
 
-def test_metadata_lists_both_rollover_keys(provider: IdentityProvider,
-                                           idp_key: KeyPair, idp_next_key: KeyPair) -> None:
+def test_metadata_lists_both_rollover_keys(
+    provider: IdentityProvider, idp_key: KeyPair, idp_next_key: KeyPair
+) -> None:
     metadata = etree.fromstring(provider.metadata())
     assert metadata.get("entityID") == "https://idp.corp.example/saml"
     assert signing_certificates(metadata) == (idp_key.cert_base64, idp_next_key.cert_base64)
     sso = metadata.xpath("//md:SingleSignOnService/@Binding", namespaces=NSMAP)
-    assert sso == ["urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
-                   "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"]
+    assert sso == [
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+    ]
     assert len(metadata.xpath("//md:SingleLogoutService", namespaces=NSMAP)) == 2
     assert len(metadata.xpath("//md:NameIDFormat", namespaces=NSMAP)) >= 4
 
 
 @needs_xmlsec1
 def test_sign_with_next_key(tmp_path: Path, idp_key: KeyPair, idp_next_key: KeyPair) -> None:
-    config = write_config(tmp_path, signing_extra=f"""\
-    next_key: {{key: {CERTS / 'sample-idp-next.key'}, cert: {CERTS / 'sample-idp-next.crt'}}}
-    sign_with: next""")
+    config = write_config(
+        tmp_path,
+        signing_extra=f"""\
+    next_key: {{key: {CERTS / "sample-idp-next.key"}, cert: {CERTS / "sample-idp-next.crt"}}}
+    sign_with: next""",
+    )
     issued = IdentityProvider.from_file(config).issue("alice")
     assert xmlsec1_verify(issued.xml, idp_next_key.cert_pem, node="Assertion").returncode == 0
     assert xmlsec1_verify(issued.xml, idp_key.cert_pem, node="Assertion").returncode != 0
 
 
 @needs_xmlsec1
-@pytest.mark.parametrize(("sign", "nodes"), [
-    ("assertion", ["Assertion"]), ("response", ["Response"]), ("both", ["Assertion", "Response"]),
-])
+@pytest.mark.parametrize(
+    ("sign", "nodes"),
+    [
+        ("assertion", ["Assertion"]),
+        ("response", ["Response"]),
+        ("both", ["Assertion", "Response"]),
+    ],
+)
 def test_sign_setting(tmp_path: Path, idp_key: KeyPair, sign: str, nodes: list[str]) -> None:
     config = write_config(tmp_path, signing_extra=f"    sign: {sign}")
     issued = IdentityProvider.from_file(config).issue("alice")
@@ -154,11 +171,14 @@ def test_sign_setting(tmp_path: Path, idp_key: KeyPair, sign: str, nodes: list[s
 
 @pytest.mark.parametrize("algorithm", ["aes256-gcm", "aes128-gcm", "aes256-cbc", "aes128-cbc"])
 def test_encrypted_assertion_for_an_sp(tmp_path: Path, sp_key: KeyPair, algorithm: str) -> None:
-    config = write_config(tmp_path, idp_extra=f"""\
+    config = write_config(
+        tmp_path,
+        idp_extra=f"""\
   service_providers:
     aws:
       acs: https://us-east-1.signin.aws.amazon.com/saml/acs/SAMLSP4SHN3UIS2D558H46
-      encrypt: {{cert: {CERTS / 'sample-sp.crt'}, algorithm: {algorithm}}}""")
+      encrypt: {{cert: {CERTS / "sample-sp.crt"}, algorithm: {algorithm}}}""",
+    )
     issued = IdentityProvider.from_file(config).issue("alice")
     root = etree.fromstring(issued.xml)
     assert root.xpath("saml:Assertion", namespaces=NSMAP) == []
@@ -176,8 +196,9 @@ def test_pysaml2_sp_accepts_the_response(tmp_path: Path, sign: str) -> None:
     config = write_config(tmp_path, signing_extra=f"    sign: {sign}")
     provider = IdentityProvider.from_file(config)
     issued = provider.issue("alice")
-    identity = pysaml2_sp_accepts(issued.saml_response, provider.metadata(),
-                                  entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL)
+    identity = pysaml2_sp_accepts(
+        issued.saml_response, provider.metadata(), entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL
+    )
     assert identity["https://aws.amazon.com/SAML/Attributes/Role"] == [f"{ADMIN},{PROVIDER}"]
 
 
@@ -186,8 +207,12 @@ def test_pysaml2_sp_refuses_a_foreign_audience(tmp_path: Path) -> None:
     provider = IdentityProvider.from_file(write_config(tmp_path))
     issued = provider.issue("alice")
     with pytest.raises(Exception, match="(?i)audience|not for me|restriction"):
-        pysaml2_sp_accepts(issued.saml_response, provider.metadata(),
-                           entity_id="https://other-sp.example/", acs=AWS_SIGNIN_URL)
+        pysaml2_sp_accepts(
+            issued.saml_response,
+            provider.metadata(),
+            entity_id="https://other-sp.example/",
+            acs=AWS_SIGNIN_URL,
+        )
 
 
 @needs_xmlsec1
@@ -195,23 +220,27 @@ def test_pysaml2_sp_refuses_an_expired_response(tmp_path: Path) -> None:
     provider = IdentityProvider.from_file(write_config(tmp_path))
     issued = provider.issue("alice", now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
     with pytest.raises(Exception, match="(?i)expired|too old|not on or after|timeout"):
-        pysaml2_sp_accepts(issued.saml_response, provider.metadata(),
-                           entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL)
+        pysaml2_sp_accepts(
+            issued.saml_response, provider.metadata(), entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL
+        )
 
 
 @mock_aws
-def test_moto_accepts_the_metadata_and_exchanges_the_assertion(
-        provider: IdentityProvider) -> None:
+def test_moto_accepts_the_metadata_and_exchanges_the_assertion(provider: IdentityProvider) -> None:
     iam = boto3.client("iam", region_name="us-east-1")
-    created = iam.create_saml_provider(Name="CorpIdP",
-                                       SAMLMetadataDocument=provider.metadata().decode())
+    created = iam.create_saml_provider(
+        Name="CorpIdP", SAMLMetadataDocument=provider.metadata().decode()
+    )
     stored = iam.get_saml_provider(SAMLProviderArn=created["SAMLProviderArn"])
     assert "https://idp.corp.example/saml" in stored["SAMLMetadataDocument"]
     iam.create_role(RoleName="Admin", AssumeRolePolicyDocument="{}")
     role_arn = iam.get_role(RoleName="Admin")["Role"]["Arn"]
     issued = provider.issue("alice", role_arn=ADMIN)
     sts = boto3.client("sts", region_name="us-east-1")
-    answer = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=created["SAMLProviderArn"],
-                                       SAMLAssertion=issued.saml_response)
+    answer = sts.assume_role_with_saml(
+        RoleArn=role_arn,
+        PrincipalArn=created["SAMLProviderArn"],
+        SAMLAssertion=issued.saml_response,
+    )
     assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
     assert answer["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Admin/alice@corp.example")

@@ -57,7 +57,11 @@ def test_console_entry_reports_the_same(name: str) -> None:
     path = DATA / "scenarios" / "bad" / f"{name}.yaml"
     done = subprocess.run(
         [sys.executable, "-m", "scenarios.cli", "run", str(path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
     assert done.stdout == ""
     assert_one_line_error(path, done.returncode, done.stderr)
@@ -68,7 +72,8 @@ def test_group_cycle_is_allowed(tmp_path: Path) -> None:
     text = text.replace("../../certs/", f"{CERTS}/").replace(
         "engineering: {member_of: [aws-prod-readers]}",
         "engineering: {member_of: [aws-prod-readers, engineering-all]}\n"
-        "    engineering-all: {member_of: [engineering]}")
+        "    engineering-all: {member_of: [engineering]}",
+    )
     path = tmp_path / "cycle.yaml"
     path.write_text(text)
     loaded = load_scenario(path)

@@ -56,8 +56,10 @@ def test_list_as_json_filtered_by_family() -> None:
     code, out, _ = run("list", "--format", "json", "--family", "replay")
     assert code == 0
     listed = json.loads(out)
-    assert {item["id"] for item in listed} == {"replay-same-response",
-                                               "replay-assertion-id-in-new-response"}
+    assert {item["id"] for item in listed} == {
+        "replay-same-response",
+        "replay-assertion-id-in-new-response",
+    }
     assert listed[0]["expect"]["requires"] == "replay-protection"
 
 
@@ -79,8 +81,7 @@ def test_make_control_is_accepted(trusted: TrustedIdp) -> None:
 
 
 def test_make_replay_prints_both_responses_in_order() -> None:
-    code, out, err = run("make", "replay-same-response", "--config", str(WORLD), "--user",
-                         "alice")
+    code, out, err = run("make", "replay-same-response", "--config", str(WORLD), "--user", "alice")
     assert code == 0
     first, second = out.split()
     assert first == second
@@ -88,27 +89,90 @@ def test_make_replay_prints_both_responses_in_order() -> None:
 
 
 def test_make_xml_with_evil_options() -> None:
-    code, out, _ = run("make", "xsw7", "--config", str(WORLD), "--user", "alice", "--xml",
-                       "--evil-name-id", "root@corp.example", "--evil-role",
-                       "arn:aws:iam::111111111111:role/Admin")
+    code, out, _ = run(
+        "make",
+        "xsw7",
+        "--config",
+        str(WORLD),
+        "--user",
+        "alice",
+        "--xml",
+        "--evil-name-id",
+        "root@corp.example",
+        "--evil-role",
+        "arn:aws:iam::111111111111:role/Admin",
+    )
     assert code == 0
     assert out.startswith("<?xml") and "<Extensions>" in out
     assert "root@corp.example" in out and "role/Admin," in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("make", "xsw99", "--config", str(WORLD), "--user", "alice"), "no attack 'xsw99'"),
-    (("make", "xsw3", "--config", str(WORLD), "--user", "nobody"), "nobody"),
-    (("make", "xsw3", "--config", str(WORLD), "--user", "alice", "--evil-role",
-      "arn:aws:iam::111111111111:role/ReadOnly"), "already has"),
-    (("run", "--target", "http://example.com/acs", "--config", str(WORLD), "--user", "alice",
-      "--accept-status", "200"), "not a loopback address"),
-    (("run", "--target", "http://127.0.0.1:9/acs", "--config", str(WORLD), "--user", "alice"),
-     "exactly one acceptance rule"),
-    (("run", "--target", "http://127.0.0.1:9/acs", "--accept-status", "200", "--only", "nope"),
-     "no attack 'nope'"),
-], ids=["unknown-id", "unknown-user", "evil-role-is-genuine", "remote-target", "no-rule",
-        "unknown-only"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("make", "xsw99", "--config", str(WORLD), "--user", "alice"), "no attack 'xsw99'"),
+        (("make", "xsw3", "--config", str(WORLD), "--user", "nobody"), "nobody"),
+        (
+            (
+                "make",
+                "xsw3",
+                "--config",
+                str(WORLD),
+                "--user",
+                "alice",
+                "--evil-role",
+                "arn:aws:iam::111111111111:role/ReadOnly",
+            ),
+            "already has",
+        ),
+        (
+            (
+                "run",
+                "--target",
+                "http://example.com/acs",
+                "--config",
+                str(WORLD),
+                "--user",
+                "alice",
+                "--accept-status",
+                "200",
+            ),
+            "not a loopback address",
+        ),
+        (
+            (
+                "run",
+                "--target",
+                "http://127.0.0.1:9/acs",
+                "--config",
+                str(WORLD),
+                "--user",
+                "alice",
+            ),
+            "exactly one acceptance rule",
+        ),
+        (
+            (
+                "run",
+                "--target",
+                "http://127.0.0.1:9/acs",
+                "--accept-status",
+                "200",
+                "--only",
+                "nope",
+            ),
+            "no attack 'nope'",
+        ),
+    ],
+    ids=[
+        "unknown-id",
+        "unknown-user",
+        "evil-role-is-genuine",
+        "remote-target",
+        "no-rule",
+        "unknown-only",
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
     code, _, err = run(*args)
     assert code == 2
@@ -117,9 +181,21 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -
 
 def test_run_against_a_careful_sp_finds_nothing(careful_url: str, tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
-    code, out, _ = run("run", "--target", careful_url, "--config", str(WORLD), "--user", "alice",
-                       "--sp", "loopback-sp", "--accept-status", "200", "--json",
-                       str(report_path))
+    code, out, _ = run(
+        "run",
+        "--target",
+        careful_url,
+        "--config",
+        str(WORLD),
+        "--user",
+        "alice",
+        "--sp",
+        "loopback-sp",
+        "--accept-status",
+        "200",
+        "--json",
+        str(report_path),
+    )
     assert code == 0, out
     assert "0 finding(s); control accepted (status 200)" in out
     report = json.loads(report_path.read_text())
@@ -133,9 +209,19 @@ def test_run_against_a_naive_sp_exits_1() -> None:
     app = NaiveSp()
     server = serve_in_thread(app)
     try:
-        code, out, _ = run("run", "--target", server.url + "/acs", "--config", str(WORLD),
-                           "--user", "alice", "--accept-cookie", "session", "--family",
-                           "wrapping")
+        code, out, _ = run(
+            "run",
+            "--target",
+            server.url + "/acs",
+            "--config",
+            str(WORLD),
+            "--user",
+            "alice",
+            "--accept-cookie",
+            "session",
+            "--family",
+            "wrapping",
+        )
     finally:
         server.stop()
     assert code == 1
@@ -143,8 +229,17 @@ def test_run_against_a_naive_sp_exits_1() -> None:
 
 
 def test_run_with_a_foreign_idp_is_inconclusive(careful_url: str, tmp_path: Path) -> None:
-    code, out, _ = run("run", "--target", careful_url, "--idp-dir", str(tmp_path / "idp"),
-                       "--accept-status", "200", "--only", "xsw3")
+    code, out, _ = run(
+        "run",
+        "--target",
+        careful_url,
+        "--idp-dir",
+        str(tmp_path / "idp"),
+        "--accept-status",
+        "200",
+        "--only",
+        "xsw3",
+    )
     assert code == 2
     assert "inconclusive" in out
 
@@ -160,8 +255,9 @@ def test_builtin_idp_metadata_and_run(tmp_path: Path) -> None:
     server = serve_in_thread(app)
     app.acs_url = app.audience = server.url + "/acs"
     try:
-        code, out, _ = run("run", "--target", app.acs_url, "--idp-dir", str(folder),
-                           "--accept-text", "Welcome")
+        code, out, _ = run(
+            "run", "--target", app.acs_url, "--idp-dir", str(folder), "--accept-text", "Welcome"
+        )
     finally:
         server.stop()
     assert code == 0, out

@@ -73,8 +73,10 @@ def scenario(tmp_path: Path) -> Path:
 ATTACK_IDP_COMMANDS = [
     pytest.param(("attack", "metadata"), id="attack-metadata"),
     # nothing listens on the target: no attack is sent before the key check fails
-    pytest.param(("attack", "run", "--target", "http://127.0.0.1:9/acs", "--accept-status",
-                  "302"), id="attack-run"),
+    pytest.param(
+        ("attack", "run", "--target", "http://127.0.0.1:9/acs", "--accept-status", "302"),
+        id="attack-run",
+    ),
 ]
 
 
@@ -95,8 +97,7 @@ def test_attack_idp_dir_force_replaces_the_pair(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ATTACK_IDP_COMMANDS)
-def test_attack_idp_dir_with_a_folder_for_the_key(tmp_path: Path,
-                                                  command: tuple[str, ...]) -> None:
+def test_attack_idp_dir_with_a_folder_for_the_key(tmp_path: Path, command: tuple[str, ...]) -> None:
     (tmp_path / "idp.key").mkdir()
     result = invoke(*command, "--idp-dir", tmp_path, "--force")
     assert_bad_input(result, f"{tmp_path / 'idp.key'} is a folder; it cannot be replaced by a file")
@@ -110,8 +111,9 @@ DEEP_COMMANDS = [
     pytest.param(("explain", "{}", "--user", "alice"), id="explain"),
     pytest.param(("idp", "assertion", "--config", "{}", "--user", "alice"), id="idp-assertion"),
     pytest.param(("idp", "metadata", "--config", "{}"), id="idp-metadata"),
-    pytest.param(("attack", "make", "control", "--config", "{}", "--user", "alice"),
-                 id="attack-make"),
+    pytest.param(
+        ("attack", "make", "control", "--config", "{}", "--user", "alice"), id="attack-make"
+    ),
     pytest.param(("attack", "metadata", "--config", "{}"), id="attack-metadata"),
     pytest.param(("inspect", "--config", "{}", "-"), id="inspect"),
     pytest.param(("aws", "apply", "{}"), id="aws-apply"),
@@ -120,8 +122,9 @@ DEEP_COMMANDS = [
 
 
 @pytest.mark.parametrize("command", DEEP_COMMANDS)
-def test_deep_nesting_is_one_line_in_every_command(tmp_path: Path,
-                                                   command: tuple[str, ...]) -> None:
+def test_deep_nesting_is_one_line_in_every_command(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     path = tmp_path / "deep.yaml"
     path.write_text("name: " + "[" * 1_000 + "]" * 1_000 + "\n")
     result = invoke(*(str(path) if part == "{}" else part for part in command), stdin="x")
@@ -136,7 +139,8 @@ def _plugin_name() -> str:
 
 
 def test_deep_nesting_is_one_collection_error_in_the_pytest_plugin(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makeini("[pytest]\n")
     path = pytester.makefile(".scenario.yaml", deep="name: " + "[" * 1_000 + "]" * 1_000)
     result = pytester.runpytest("-p", _plugin_name(), "-p", "no:hypothesispytest")
@@ -159,29 +163,50 @@ def test_report_in_a_missing_folder_fails_before_running(scenario: Path, option:
 
 def test_attack_run_report_in_a_missing_folder(tmp_path: Path) -> None:
     report = tmp_path / "missing" / "r.json"
-    result = invoke("attack", "run", "--target", "http://127.0.0.1:9/acs", "--accept-status",
-                    "302", "--idp-dir", tmp_path / "idp", "--json", report)
+    result = invoke(
+        "attack",
+        "run",
+        "--target",
+        "http://127.0.0.1:9/acs",
+        "--accept-status",
+        "302",
+        "--idp-dir",
+        tmp_path / "idp",
+        "--json",
+        report,
+    )
     assert_bad_input(result, f"--json {report}: no such folder: {report.parent}")
 
 
 # --- 4. --endpoint-url ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["notaurl", "ftp://127.0.0.1:21", "http://", "http://x:99999"],
-                         ids=["no-scheme", "ftp", "no-host", "bad-port"])
+@pytest.mark.parametrize(
+    "url",
+    ["notaurl", "ftp://127.0.0.1:21", "http://", "http://x:99999"],
+    ids=["no-scheme", "ftp", "no-host", "bad-port"],
+)
 def test_run_refuses_an_endpoint_that_is_not_a_url(scenario: Path, url: str) -> None:
     result = invoke("run", "--aws", "server", "--endpoint-url", url, scenario)
-    assert_bad_input(result, f"--endpoint-url {url!r} is not an http:// or https:// URL with a "
-                             "host (e.g. http://127.0.0.1:5000)")
+    assert_bad_input(
+        result,
+        f"--endpoint-url {url!r} is not an http:// or https:// URL with a "
+        "host (e.g. http://127.0.0.1:5000)",
+    )
 
 
-@pytest.mark.parametrize("command", [("aws", "apply"), ("aws", "destroy")],
-                         ids=["apply", "destroy"])
-def test_aws_commands_refuse_an_endpoint_that_is_not_a_url(scenario: Path,
-                                                           command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "command", [("aws", "apply"), ("aws", "destroy")], ids=["apply", "destroy"]
+)
+def test_aws_commands_refuse_an_endpoint_that_is_not_a_url(
+    scenario: Path, command: tuple[str, ...]
+) -> None:
     result = invoke(*command, "--endpoint-url", "notaurl", scenario)
-    assert_bad_input(result, "--endpoint-url 'notaurl' is not an http:// or https:// URL with a "
-                             "host (e.g. http://127.0.0.1:5000)")
+    assert_bad_input(
+        result,
+        "--endpoint-url 'notaurl' is not an http:// or https:// URL with a "
+        "host (e.g. http://127.0.0.1:5000)",
+    )
 
 
 class _NotAws(BaseHTTPRequestHandler):
@@ -232,12 +257,15 @@ def html_after_probe_server() -> Iterator[str]:
 
 def test_run_against_a_web_page_is_one_line(scenario: Path, html_server: str) -> None:
     result = invoke("run", "--aws", "server", "--endpoint-url", f"{html_server}/nope", scenario)
-    assert_bad_input(result, f"{html_server}/nope does not answer like the strict STS "
-                             f"(HTTP 404 text/html); {NOT_STS}")
+    assert_bad_input(
+        result,
+        f"{html_server}/nope does not answer like the strict STS (HTTP 404 text/html); {NOT_STS}",
+    )
 
 
-def test_run_turns_a_web_page_during_the_run_into_one_line(scenario: Path,
-                                                           html_after_probe_server: str) -> None:
+def test_run_turns_a_web_page_during_the_run_into_one_line(
+    scenario: Path, html_after_probe_server: str
+) -> None:
     url = html_after_probe_server
     result = invoke("run", "--aws", "server", "--endpoint-url", url, scenario)
     assert_bad_input(result, f"{url} sent an answer that is not AWS's XML; {NOT_STS}")
@@ -245,8 +273,11 @@ def test_run_turns_a_web_page_during_the_run_into_one_line(scenario: Path,
 
 def test_aws_apply_against_a_web_page_is_one_line(scenario: Path, html_server: str) -> None:
     result = invoke("aws", "destroy", "--endpoint-url", html_server, scenario)
-    assert_bad_input(result, f"{html_server} does not answer like AWS IAM and STS "
-                             "(HTTP 404 text/html); is it a moto server or an AWS proxy?")
+    assert_bad_input(
+        result,
+        f"{html_server} does not answer like AWS IAM and STS "
+        "(HTTP 404 text/html); is it a moto server or an AWS proxy?",
+    )
 
 
 # --- 6. unknown top-level keys: the same words in every command ---------------------------------
@@ -256,22 +287,23 @@ TYPO_COMMANDS = [
     pytest.param(("plan", "{}"), id="plan"),
     pytest.param(("idp", "assertion", "--config", "{}", "--user", "alice"), id="idp-assertion"),
     pytest.param(("idp", "metadata", "--config", "{}"), id="idp-metadata"),
-    pytest.param(("attack", "make", "control", "--config", "{}", "--user", "alice"),
-                 id="attack-make"),
+    pytest.param(
+        ("attack", "make", "control", "--config", "{}", "--user", "alice"), id="attack-make"
+    ),
     pytest.param(("aws", "apply", "{}"), id="aws-apply"),
     pytest.param(("aws", "destroy", "{}"), id="aws-destroy"),
 ]
 
 
 @pytest.mark.parametrize("command", TYPO_COMMANDS)
-def test_a_misspelt_section_reads_the_same_everywhere(tmp_path: Path,
-                                                      command: tuple[str, ...]) -> None:
+def test_a_misspelt_section_reads_the_same_everywhere(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     path = tmp_path / "typo.yaml"
     path.write_text(scenario_text(directory_key="directroy"))
     line = path.read_text().splitlines().index("directroy:") + 1
     result = invoke(*(str(path) if part == "{}" else part for part in command))
-    assert_bad_input(result, f"{path}:{line}: unknown field 'directroy'; did you mean "
-                             "'directory'?")
+    assert_bad_input(result, f"{path}:{line}: unknown field 'directroy'; did you mean 'directory'?")
 
 
 def test_the_idp_loader_knows_every_scenario_section() -> None:
@@ -301,20 +333,35 @@ expect:
 """
 
 
-@pytest.mark.parametrize(("types", "query", "problem"), [
-    ('"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"', ";mail;{5}",
-     "query ';mail;{5}': {5} has no param (1 given)"),
-    ('"http://a", "http://b"', ";mail;{0}",
-     "query ';mail;{0}' to attribute store 'Active Directory' returns 1 field(s) for 2 claim "
-     "type(s) (ADFS fails the sign-in with POLICY0019)"),
-], ids=["param-missing", "types-vs-fields"])
-@pytest.mark.parametrize("command", [("run",), ("plan",), ("explain", "--user", "alice")],
-                         ids=["run", "plan", "explain"])
-def test_adfs_query_errors_come_before_any_run(tmp_path: Path, command: tuple[str, ...],
-                                               types: str, query: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("types", "query", "problem"),
+    [
+        (
+            '"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"',
+            ";mail;{5}",
+            "query ';mail;{5}': {5} has no param (1 given)",
+        ),
+        (
+            '"http://a", "http://b"',
+            ";mail;{0}",
+            "query ';mail;{0}' to attribute store 'Active Directory' returns 1 field(s) "
+            "for 2 claim type(s) (ADFS fails the sign-in with POLICY0019)",
+        ),
+    ],
+    ids=["param-missing", "types-vs-fields"],
+)
+@pytest.mark.parametrize(
+    "command", [("run",), ("plan",), ("explain", "--user", "alice")], ids=["run", "plan", "explain"]
+)
+def test_adfs_query_errors_come_before_any_run(
+    tmp_path: Path, command: tuple[str, ...], types: str, query: str, problem: str
+) -> None:
     path = tmp_path / "adfs.yaml"
-    path.write_text(ADFS_SCENARIO.format(key=CERTS / "sample-idp.key",
-                                         cert=CERTS / "sample-idp.crt", types=types, query=query))
+    path.write_text(
+        ADFS_SCENARIO.format(
+            key=CERTS / "sample-idp.key", cert=CERTS / "sample-idp.crt", types=types, query=query
+        )
+    )
     result = invoke(command[0], path, *command[1:])
     assert_bad_input(result, f"{path}:10: idp.mapping.adfs.rules:3:19: {problem}")
 
@@ -322,14 +369,18 @@ def test_adfs_query_errors_come_before_any_run(tmp_path: Path, command: tuple[st
 # --- 9. an empty file ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [("run",), ("aws", "apply"), ("aws", "destroy")],
-                         ids=["run", "aws-apply", "aws-destroy"])
-def test_an_empty_file_reads_the_same_everywhere(tmp_path: Path,
-                                                 command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [("run",), ("aws", "apply"), ("aws", "destroy")],
+    ids=["run", "aws-apply", "aws-destroy"],
+)
+def test_an_empty_file_reads_the_same_everywhere(tmp_path: Path, command: tuple[str, ...]) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert_bad_input(invoke(*command, path),
-                     f"{path}:1: the file is empty; a scenario needs at least 'name' and 'idp'")
+    assert_bad_input(
+        invoke(*command, path),
+        f"{path}:1: the file is empty; a scenario needs at least 'name' and 'idp'",
+    )
 
 
 # --- 10. inspect: the Role pairs under the Role attribute ---------------------------------------
@@ -343,8 +394,10 @@ def test_inspect_prints_the_role_pairs_under_the_role_attribute(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     role = next(i for i, line in enumerate(lines) if line.startswith("Role attribute (3 values)"))
-    assert all(line.startswith("  arn:aws:iam::") and ": accepted — " in line
-               for line in lines[role + 1 : role + 4])
+    assert all(
+        line.startswith("  arn:aws:iam::") and ": accepted — " in line
+        for line in lines[role + 1 : role + 4]
+    )
     assert lines[role + 4].startswith("RoleSessionName: ")
     assert any(line.startswith("PrincipalTag:") for line in lines[role + 4 :])
 
@@ -353,8 +406,7 @@ def test_inspect_prints_the_role_pairs_under_the_role_attribute(tmp_path: Path) 
 
 
 def test_explain_marks_each_failure_and_indents_its_wrapped_lines() -> None:
-    result = invoke("explain", ROOT / "scenarios" / "failing" / "admin-leak.yaml",
-                    "--user", "bob")
+    result = invoke("explain", ROOT / "scenarios" / "failing" / "admin-leak.yaml", "--user", "bob")
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("  expect key bob"))

@@ -25,11 +25,15 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def config_with(tmp_path: Path, *, key: Path, cert: Path, password: str | None = None,
-                body: str | None = None) -> Path:
+def config_with(
+    tmp_path: Path, *, key: Path, cert: Path, password: str | None = None, body: str | None = None
+) -> Path:
     path = tmp_path / "idp.yaml"
     password_line = f"\n    password: {password}" if password else ""
-    path.write_text(body if body is not None else f"""\
+    path.write_text(
+        body
+        if body is not None
+        else f"""\
 idp:
   entity_id: https://idp.test/saml
   signing:
@@ -38,7 +42,8 @@ idp:
 directory:
   users:
     alice: {{email: alice@corp.example}}
-""")
+"""
+    )
     return path
 
 
@@ -51,8 +56,16 @@ def test_metadata_prints_the_entity_descriptor() -> None:
 
 
 def test_assertion_prints_base64_of_a_signed_response() -> None:
-    code, out, _ = run("idp", "assertion", "--config", QUICKSTART, "--user", "bob",
-                       "--role", "arn:aws:iam::222222222222:role/Developer")
+    code, out, _ = run(
+        "idp",
+        "assertion",
+        "--config",
+        QUICKSTART,
+        "--user",
+        "bob",
+        "--role",
+        "arn:aws:iam::222222222222:role/Developer",
+    )
     assert code == 0
     xml = base64.b64decode(out.strip(), validate=True)
     assert b"<ds:SignatureValue>" in xml
@@ -60,16 +73,29 @@ def test_assertion_prints_base64_of_a_signed_response() -> None:
 
 
 def test_assertion_xml_flag_and_recipient() -> None:
-    code, out, _ = run("idp", "assertion", "--config", QUICKSTART, "--user", "alice", "--xml",
-                       "--recipient", "https://eu-west-1.signin.aws.amazon.com/saml")
+    code, out, _ = run(
+        "idp",
+        "assertion",
+        "--config",
+        QUICKSTART,
+        "--user",
+        "alice",
+        "--xml",
+        "--recipient",
+        "https://eu-west-1.signin.aws.amazon.com/saml",
+    )
     assert code == 0
     assert out.startswith("<?xml")
     assert 'Recipient="https://eu-west-1.signin.aws.amazon.com/saml"' in out
 
 
 def test_console_script_is_installed() -> None:
-    result = subprocess.run([sys.executable, "-m", "scenarios.cli", "--help"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "scenarios.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     assert "idp" in result.stdout and "certs" in result.stdout
 
@@ -89,8 +115,16 @@ def test_unknown_user() -> None:
 
 
 def test_unknown_role() -> None:
-    code, _, err = run("idp", "assertion", "--config", QUICKSTART, "--user", "carol",
-                       "--role", "arn:aws:iam::111111111111:role/Admin")
+    code, _, err = run(
+        "idp",
+        "assertion",
+        "--config",
+        QUICKSTART,
+        "--user",
+        "carol",
+        "--role",
+        "arn:aws:iam::111111111111:role/Admin",
+    )
     assert_one_line_error(code, err, "carol is not granted")
 
 
@@ -118,50 +152,52 @@ def encrypted_key(tmp_path: Path) -> tuple[Path, Path]:
     pair = generate_self_signed(bits=2048)
     key = serialization.load_pem_private_key(pair.key_pem, password=None)
     key_path, cert_path = tmp_path / "enc.key", tmp_path / "enc.crt"
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"s3cret")))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
     cert_path.write_bytes(pair.cert_pem)
     return key_path, cert_path
 
 
-def test_encrypted_key_with_its_password(tmp_path: Path,
-                                         encrypted_key: tuple[Path, Path]) -> None:
-    config = config_with(tmp_path, key=encrypted_key[0], cert=encrypted_key[1],
-                         password="s3cret")
+def test_encrypted_key_with_its_password(tmp_path: Path, encrypted_key: tuple[Path, Path]) -> None:
+    config = config_with(tmp_path, key=encrypted_key[0], cert=encrypted_key[1], password="s3cret")
     code, out, _ = run("idp", "assertion", "--config", str(config), "--user", "alice")
     assert code == 0 and base64.b64decode(out.strip())
 
 
 def test_wrong_key_password(tmp_path: Path, encrypted_key: tuple[Path, Path]) -> None:
-    config = config_with(tmp_path, key=encrypted_key[0], cert=encrypted_key[1],
-                         password="wrong")
+    config = config_with(tmp_path, key=encrypted_key[0], cert=encrypted_key[1], password="wrong")
     code, _, err = run("idp", "metadata", "--config", str(config))
     assert_one_line_error(code, err, "enc.key", "wrong password")
 
 
-def test_encrypted_key_without_password(tmp_path: Path,
-                                        encrypted_key: tuple[Path, Path]) -> None:
+def test_encrypted_key_without_password(tmp_path: Path, encrypted_key: tuple[Path, Path]) -> None:
     config = config_with(tmp_path, key=encrypted_key[0], cert=encrypted_key[1])
     code, _, err = run("idp", "metadata", "--config", str(config))
     assert_one_line_error(code, err, "encrypted; give its password")
 
 
 def test_certificate_of_another_key(tmp_path: Path) -> None:
-    config = config_with(tmp_path, key=CERTS / "sample-idp.key",
-                         cert=CERTS / "sample-idp-next.crt")
+    config = config_with(tmp_path, key=CERTS / "sample-idp.key", cert=CERTS / "sample-idp-next.crt")
     code, _, err = run("idp", "metadata", "--config", str(config))
     assert_one_line_error(code, err, "does not belong to the private key")
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("idp: [unclosed\n", "idp.yaml:"),
-    ("idp:\n  entity_id: x\n", "idp.yaml:1: idp: missing required field 'signing'"),
-    ("idp:\n  entity_id: x\n  signing: {key: a, cert: b, algorithm: rsa-md5}\n",
-     "idp.yaml:3:"),
-    ("idp:\n  entity_id: x\n  signing: {key: a, cert: b}\n  colour: blue\n", "idp.yaml:4:"),
-    ("- just\n- a list\n", "idp.yaml:1:"),
-], ids=["yaml-syntax", "missing-signing", "bad-algorithm", "unknown-key", "not-a-mapping"])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("idp: [unclosed\n", "idp.yaml:"),
+        ("idp:\n  entity_id: x\n", "idp.yaml:1: idp: missing required field 'signing'"),
+        ("idp:\n  entity_id: x\n  signing: {key: a, cert: b, algorithm: rsa-md5}\n", "idp.yaml:3:"),
+        ("idp:\n  entity_id: x\n  signing: {key: a, cert: b}\n  colour: blue\n", "idp.yaml:4:"),
+        ("- just\n- a list\n", "idp.yaml:1:"),
+    ],
+    ids=["yaml-syntax", "missing-signing", "bad-algorithm", "unknown-key", "not-a-mapping"],
+)
 def test_malformed_config(tmp_path: Path, body: str, expected: str) -> None:
     config = config_with(tmp_path, key=CERTS / "x", cert=CERTS / "y", body=body)
     code, _, err = run("idp", "metadata", "--config", str(config))
@@ -169,8 +205,9 @@ def test_malformed_config(tmp_path: Path, body: str, expected: str) -> None:
 
 
 def test_certs_generate(tmp_path: Path) -> None:
-    code, out, _ = run("certs", "generate", "--bits", "3072", "--out", str(tmp_path),
-                       "--name", "mine")
+    code, out, _ = run(
+        "certs", "generate", "--bits", "3072", "--out", str(tmp_path), "--name", "mine"
+    )
     assert code == 0 and "mine.key" in out
     key_path, cert_path = tmp_path / "mine.key", tmp_path / "mine.crt"
     assert key_path.stat().st_mode & 0o777 == 0o600

@@ -36,15 +36,18 @@ def test_inspect_with_config_judges_each_pair(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["signed"] == ["Assertion"]
     assert [(p["role"], p["accepted"]) for p in report["pairs"]] == [
-        ("arn:aws:iam::111111111111:role/ReadOnly", True)]
+        ("arn:aws:iam::111111111111:role/ReadOnly", True)
+    ]
 
 
 def test_inspect_explains_a_refusal(tmp_path: Path) -> None:
     failing = EXAMPLES.parent / "failing" / "admin-leak.yaml"
-    issued = CliRunner().invoke(main, ["idp", "assertion", "--config", str(failing),
-                                       "--user", "bob"]).stdout
-    result = CliRunner().invoke(main, ["inspect", "--config", str(failing), "--json"],
-                                input=issued)
+    issued = (
+        CliRunner()
+        .invoke(main, ["idp", "assertion", "--config", str(failing), "--user", "bob"])
+        .stdout
+    )
+    result = CliRunner().invoke(main, ["inspect", "--config", str(failing), "--json"], input=issued)
     pairs = {p["role"]: p for p in json.loads(result.stdout)["pairs"]}
     refused = pairs["arn:aws:iam::111111111111:role/ReadOnly"]
     assert refused["accepted"] is False

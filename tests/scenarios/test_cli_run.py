@@ -16,8 +16,17 @@ VERDICTS = DATA / "scenarios" / "verdicts.yaml"
 
 def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     runner = CliRunner()
-    good = runner.invoke(main, ["run", str(VERDICTS), "--json", str(tmp_path / "r.json"),
-                                "--junit", str(tmp_path / "r.xml")])
+    good = runner.invoke(
+        main,
+        [
+            "run",
+            str(VERDICTS),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "r.xml"),
+        ],
+    )
     assert good.exit_code == 0, good.output
     assert "3 passed, 0 failed" in good.stdout
     report = json.loads((tmp_path / "r.json").read_text())
@@ -52,7 +61,8 @@ def test_unreachable_endpoints_are_one_line_errors() -> None:
     env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
     for mode in ("server", "live"):
         result = CliRunner(env=env).invoke(
-            main, ["run", "--aws", mode, "--endpoint-url", url, scenario])
+            main, ["run", "--aws", mode, "--endpoint-url", url, scenario]
+        )
         assert result.exit_code == 2, (mode, result.output)
         assert "Could not connect to the endpoint URL" in result.stderr
         assert "Traceback" not in result.output

@@ -31,8 +31,9 @@ LIVE_SCENARIO = os.environ.get("FEDHARNESS_LIVE_SCENARIO")
 )
 def test_scenario_against_a_live_sandbox_account() -> None:
     assert LIVE_PROFILE and LIVE_SCENARIO
-    result = CliRunner().invoke(main, ["run", LIVE_SCENARIO, "--aws", "live",
-                                       "--profile", LIVE_PROFILE])
+    result = CliRunner().invoke(
+        main, ["run", LIVE_SCENARIO, "--aws", "live", "--profile", LIVE_PROFILE]
+    )
     assert result.exit_code == 0, result.stdout
     assert "fidelity finding" not in result.stdout
 
@@ -73,9 +74,11 @@ def test_live_mode_reports_fidelity_findings(server: RunningServer, tmp_path: Pa
     ServerExchanger(loaded, server.url)
     live = LiveExchanger(loaded, endpoint_url=f"{server.url}/_account/111111111111")
     issued = loaded.provider.issue("bob")
-    refused_by_both = live.exchange("arn:aws:iam::111111111111:role/Admin",
-                                    "arn:aws:iam::111111111111:saml-provider/CorpIdP",
-                                    issued.saml_response)
+    refused_by_both = live.exchange(
+        "arn:aws:iam::111111111111:role/Admin",
+        "arn:aws:iam::111111111111:saml-provider/CorpIdP",
+        issued.saml_response,
+    )
     assert refused_by_both.error_code == "AccessDenied"
     assert refused_by_both.finding is None
 
@@ -83,7 +86,16 @@ def test_live_mode_reports_fidelity_findings(server: RunningServer, tmp_path: Pa
 def test_server_mode_reuses_a_world_the_server_already_has(server: RunningServer) -> None:
     loaded = load_scenario(EXAMPLES / "single-account.yaml")
     ServerExchanger(loaded, server.url)  # as `fedharness sts serve --config` does at start
-    result = CliRunner().invoke(main, ["run", str(EXAMPLES / "single-account.yaml"),
-                                       "--aws", "server", "--endpoint-url", server.url])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(EXAMPLES / "single-account.yaml"),
+            "--aws",
+            "server",
+            "--endpoint-url",
+            server.url,
+        ],
+    )
     assert result.exit_code == 0, result.stdout
     assert "3 passed, 0 failed" in result.stdout

@@ -154,24 +154,30 @@ def test_ini_patterns_choose_the_files(pytester: pytest.Pytester) -> None:
     (pytester.path / "checks" / "prod.yaml").write_text(PASSING)
     result = pytester.runpytest(*PLUGIN, "--collect-only", "-q")
     assert [line for line in result.outlines if "::" in line] == [
-        node_id.replace("single-account.scenario.yaml", "checks/prod.yaml") for node_id in IDS]
+        node_id.replace("single-account.scenario.yaml", "checks/prod.yaml") for node_id in IDS
+    ]
 
 
 def test_wrong_expectation_fails_with_the_check_message(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
-    path = pytester.makefile(".scenario.yaml", wrong=scenario(f"""\
+    path = pytester.makefile(
+        ".scenario.yaml",
+        wrong=scenario(f"""\
   alice: {{roles: [{READ_ONLY}]}}
   bob: {{roles: [{READ_ONLY}]}}
   group:contractors: {{roles: []}}
-"""))
+"""),
+    )
     result = pytester.runpytest(*PLUGIN)
     result.assert_outcomes(passed=3, failed=1)
     line = path.read_text().splitlines().index(f"  alice: {{roles: [{READ_ONLY}]}}") + 1
-    result.stdout.fnmatch_lines([
-        f"{path}:{line}: expect.alice does not hold for alice",
-        f"  roles: unexpected role {ADMIN}",
-        "FAILED wrong.scenario.yaml::alice - *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"{path}:{line}: expect.alice does not hold for alice",
+            f"  roles: unexpected role {ADMIN}",
+            "FAILED wrong.scenario.yaml::alice - *",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     assert "pytest_items.py" not in result.stdout.str()
 
@@ -179,12 +185,24 @@ def test_wrong_expectation_fails_with_the_check_message(pytester: pytest.Pyteste
 UNKNOWN_USER = PASSING.replace(f"  bob: {{roles: [{READ_ONLY}]}}", "  zed: {roles: []}")
 BAD_SCENARIOS = [
     pytest.param(UNKNOWN_USER, "  zed:", "expect.zed: unknown user 'zed'", id="unknown-user"),
-    pytest.param(PASSING.replace("name: plugin-test", "name: plugin-test\nnmae: typo"),
-                 "nmae: typo", "unknown field 'nmae'; did you mean 'name'?", id="unknown-key"),
-    pytest.param(PASSING.replace("  bob: {roles:", "  bob: {roles: [oops"), "  bob:",
-                 "invalid YAML: *", id="yaml-syntax"),
-    pytest.param(PASSING.replace(f"  bob: {{roles: [{READ_ONLY}]}}", "  bob: {roles: admin}"),
-                 "  bob:", "expect.bob.roles: Input should be a valid list", id="wrong-type"),
+    pytest.param(
+        PASSING.replace("name: plugin-test", "name: plugin-test\nnmae: typo"),
+        "nmae: typo",
+        "unknown field 'nmae'; did you mean 'name'?",
+        id="unknown-key",
+    ),
+    pytest.param(
+        PASSING.replace("  bob: {roles:", "  bob: {roles: [oops"),
+        "  bob:",
+        "invalid YAML: *",
+        id="yaml-syntax",
+    ),
+    pytest.param(
+        PASSING.replace(f"  bob: {{roles: [{READ_ONLY}]}}", "  bob: {roles: admin}"),
+        "  bob:",
+        "expect.bob.roles: Input should be a valid list",
+        id="wrong-type",
+    ),
 ]
 
 
@@ -199,7 +217,8 @@ def test_bad_scenario_is_one_collection_error(
     result.assert_outcomes(errors=1)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["*ERROR collecting bad.scenario.yaml*", f"{path}:{line}: {message}"])
+        ["*ERROR collecting bad.scenario.yaml*", f"{path}:{line}: {message}"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -266,7 +285,8 @@ def test_items_against_a_running_strict_sts(
     pytester: pytest.Pytester, single_account: Path, sts_server: RunningServer
 ) -> None:
     result = pytester.runpytest(
-        *PLUGIN, "--fedharness-aws", "server", "--fedharness-endpoint-url", sts_server.url)
+        *PLUGIN, "--fedharness-aws", "server", "--fedharness-endpoint-url", sts_server.url
+    )
     result.assert_outcomes(passed=4)
 
 
@@ -279,8 +299,9 @@ def test_server_mode_needs_an_endpoint(pytester: pytest.Pytester, single_account
 def test_runs_under_xdist(
     pytester: pytest.Pytester, single_account: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get(
-        "PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
     pytester.makeini("[pytest]\nfedharness_scenario = single-account.scenario.yaml\n")
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess(*PLUGIN, "-n", "2", "-v")

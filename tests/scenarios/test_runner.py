@@ -47,7 +47,8 @@ def test_unexpected_extra_role_fails(world: Any) -> None:
 def test_missing_role_fails_with_the_reason(world: Any) -> None:
     result = check(world, "bob", roles=[A + "Reader", A + "Admin"])
     assert only(result, "roles") == [
-        (Status.FAIL, f"missing role {A}Admin (not offered by the IdP)")]
+        (Status.FAIL, f"missing role {A}Admin (not offered by the IdP)")
+    ]
 
 
 def test_role_offered_but_refused_shows_the_rule(world: Any) -> None:
@@ -60,8 +61,7 @@ def test_role_offered_but_refused_shows_the_rule(world: Any) -> None:
 
 
 def test_expected_error_passes(world: Any) -> None:
-    result = check(world, "carol", error={"code": "AccessDenied",
-                                          "message": "Not authorized"})
+    result = check(world, "carol", error={"code": "AccessDenied", "message": "Not authorized"})
     assert result.passed
     assert only(result, "error")[0][1].startswith(f"{A}Locked: AccessDenied")
 
@@ -76,7 +76,8 @@ def test_wrong_error_code_fails(world: Any) -> None:
 def test_error_expected_but_credentials_issued_fails(world: Any) -> None:
     result = check(world, "bob", error={"code": "AccessDenied"})
     assert only(result, "error") == [
-        (Status.FAIL, f"expected AccessDenied for {A}Reader but got credentials")]
+        (Status.FAIL, f"expected AccessDenied for {A}Reader but got credentials")
+    ]
 
 
 def test_error_for_a_role_not_offered(world: Any) -> None:
@@ -91,18 +92,25 @@ def test_error_message_mismatch_fails(world: Any) -> None:
 
 
 def test_permission_allowed_and_denied(world: Any) -> None:
-    result = check(world, "bob", roles=[A + "Reader"],
-                   can=[{"action": "s3:GetObject", "resource": "arn:aws:s3:::data/data/x.csv"}],
-                   cannot=[{"action": "s3:GetObject",
-                            "resource": "arn:aws:s3:::data/platform/x.csv"}])
+    result = check(
+        world,
+        "bob",
+        roles=[A + "Reader"],
+        can=[{"action": "s3:GetObject", "resource": "arn:aws:s3:::data/data/x.csv"}],
+        cannot=[{"action": "s3:GetObject", "resource": "arn:aws:s3:::data/platform/x.csv"}],
+    )
     assert result.passed, result.failures
     assert [s for s, _ in only(result, "permission")] == [Status.PASS, Status.PASS]
 
 
 def test_permission_expectation_that_does_not_hold(world: Any) -> None:
-    result = check(world, "bob", roles=[A + "Reader"],
-                   can=[{"action": "s3:PutObject", "resource": "arn:aws:s3:::data/data/x"}],
-                   cannot=[{"action": "s3:GetObject", "resource": "arn:aws:s3:::data/data/x"}])
+    result = check(
+        world,
+        "bob",
+        roles=[A + "Reader"],
+        can=[{"action": "s3:PutObject", "resource": "arn:aws:s3:::data/data/x"}],
+        cannot=[{"action": "s3:GetObject", "resource": "arn:aws:s3:::data/data/x"}],
+    )
     statuses = only(result, "permission")
     assert [s for s, _ in statuses] == [Status.FAIL, Status.FAIL]
     assert "denied: no statement allows s3:PutObject" in statuses[0][1]
@@ -110,11 +118,19 @@ def test_permission_expectation_that_does_not_hold(world: Any) -> None:
 
 
 def test_session_checks(world: Any) -> None:
-    good = check(world, "bob", roles=[A + "Reader"],
-                 session={"name": "bob@corp.example", "duration": 3600, "tags": {"team": "data"}})
+    good = check(
+        world,
+        "bob",
+        roles=[A + "Reader"],
+        session={"name": "bob@corp.example", "duration": 3600, "tags": {"team": "data"}},
+    )
     assert good.passed, good.failures
-    bad = check(world, "bob", roles=[A + "Reader"],
-                session={"name": "bob", "duration": 7200, "tags": {"team": "x"}})
+    bad = check(
+        world,
+        "bob",
+        roles=[A + "Reader"],
+        session={"name": "bob", "duration": 7200, "tags": {"team": "x"}},
+    )
     ((status, message),) = only(bad, "session")
     assert status is Status.FAIL
     assert "session name 'bob@corp.example', expected 'bob'" in message
@@ -125,7 +141,8 @@ def test_session_checks(world: Any) -> None:
 def test_offered_pairs_either_order() -> None:
     role, provider = A + "X", "arn:aws:iam::111111111111:saml-provider/P"
     assert offered_pairs([f"{provider},{role}", f"{role},{provider}", "garbage"]) == (
-        (role, provider),)
+        (role, provider),
+    )
 
 
 def test_run_scenario_counts(world: Any) -> None:

@@ -254,7 +254,11 @@ LAYOUTS = [
 
 @pytest.mark.parametrize(("sign", "encrypted"), LAYOUTS)
 def test_genuine_layout_is_accepted_with_exact_fields(
-    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, idp: TrustedIdp, sign: str,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    sp_key: KeyPair,
+    idp: TrustedIdp,
+    sign: str,
     encrypted: bool,
 ) -> None:
     document = build(now, idp_key, sign, encrypt_for=sp_key if encrypted else None)
@@ -262,7 +266,9 @@ def test_genuine_layout_is_accepted_with_exact_fields(
     assert_alice(verified, now)
     target = SignTarget(sign)
     assert (verified.response_signed, verified.assertion_signed) == (
-        target.response, target.assertion)
+        target.response,
+        target.assertion,
+    )
     assert verified.response_fields_signed is target.response
     assert verified.encrypted is encrypted
     assert verified.signature_algorithm is SignatureAlgorithm.RSA_SHA256
@@ -270,11 +276,19 @@ def test_genuine_layout_is_accepted_with_exact_fields(
     assert verified.certificate == idp_key.cert_pem
 
 
-@pytest.mark.parametrize(("algorithm", "options"), [
-    (SignatureAlgorithm.RSA_SHA1, {"allow_sha1": True}), (SignatureAlgorithm.RSA_SHA512, {}),
-], ids=["rsa-sha1-only-with-allow-sha1", "rsa-sha512"])
+@pytest.mark.parametrize(
+    ("algorithm", "options"),
+    [
+        (SignatureAlgorithm.RSA_SHA1, {"allow_sha1": True}),
+        (SignatureAlgorithm.RSA_SHA512, {}),
+    ],
+    ids=["rsa-sha1-only-with-allow-sha1", "rsa-sha512"],
+)
 def test_other_allowed_algorithms_verify(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, algorithm: SignatureAlgorithm,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    algorithm: SignatureAlgorithm,
     options: dict[str, Any],
 ) -> None:
     """SHA-1 is refused by default: test_verify_policy.py has the refusals."""
@@ -300,11 +314,15 @@ def test_inclusive_namespaces_prefix_list_is_accepted(
 
     def sign_with_prefix_list(assertion: etree._Element) -> None:
         signature = xmlsec.template.create(
-            assertion, xmlsec.constants.TransformExclC14N,
-            xmlsec.constants.TransformRsaSha256, ns="ds")
+            assertion,
+            xmlsec.constants.TransformExclC14N,
+            xmlsec.constants.TransformRsaSha256,
+            ns="ds",
+        )
         find(assertion, "saml:Issuer").addnext(signature)
         reference = xmlsec.template.add_reference(
-            signature, xmlsec.constants.TransformSha256, uri=f"#{ASSERTION_ID}")
+            signature, xmlsec.constants.TransformSha256, uri=f"#{ASSERTION_ID}"
+        )
         xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
         c14n = xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
         xmlsec.template.transform_add_c14n_inclusive_namespaces(c14n, ["xs"])
@@ -326,11 +344,12 @@ def test_keyinfo_written_by_xmlsec_templates_is_seen_after_parsing_bytes(
     response = etree.fromstring(build(now, idp_key, "none"))
     assertion = assertion_of(response)
     signature = xmlsec.template.create(
-        assertion, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256,
-        ns="ds")
+        assertion, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256, ns="ds"
+    )
     find(assertion, "saml:Issuer").addnext(signature)
     reference = xmlsec.template.add_reference(
-        signature, xmlsec.constants.TransformSha256, uri=f"#{ASSERTION_ID}")
+        signature, xmlsec.constants.TransformSha256, uri=f"#{ASSERTION_ID}"
+    )
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
@@ -344,8 +363,9 @@ def test_keyinfo_written_by_xmlsec_templates_is_seen_after_parsing_bytes(
 
     pinned_next = TrustedIdp(ISSUER, (idp_next_key.cert_pem,))
     assert verify_response(document, pinned_next).certificate == idp_next_key.cert_pem
-    message = expect_code(ErrorCode.SIGNATURE_INVALID, document,
-                          TrustedIdp(ISSUER, (idp_key.cert_pem,)))
+    message = expect_code(
+        ErrorCode.SIGNATURE_INVALID, document, TrustedIdp(ISSUER, (idp_key.cert_pem,))
+    )
     assert "not pinned" in message
     assert "CN=fedharness sample IdP (next key)" in message
 
@@ -377,37 +397,51 @@ def test_complex_attribute_value_reads_as_its_text(
 # --- signature policy ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sign", "encrypted", "require", "accepted"), [
-    pytest.param(sign, encrypted, require, accepted,
-                 id=f"{'encrypted+' if encrypted else ''}{sign}-signed/require={require}")
-    for sign, encrypted, require, accepted in [
-        ("none", False, "either", False),
-        ("none", False, "assertion", False),
-        ("none", False, "response", False),
-        ("none", False, "both", False),
-        ("assertion", False, "either", True),
-        ("assertion", False, "assertion", True),
-        ("assertion", False, "response", False),
-        ("assertion", False, "both", False),
-        ("response", False, "either", True),
-        ("response", False, "assertion", False),
-        ("response", False, "response", True),
-        ("response", False, "both", False),
-        ("both", False, "either", True),
-        ("both", False, "assertion", True),
-        ("both", False, "response", True),
-        ("both", False, "both", True),
-        ("none", True, "either", False),
-        ("assertion", True, "response", False),
-        ("assertion", True, "assertion", True),
-        ("response", True, "assertion", False),
-        ("response", True, "response", True),
-        ("both", True, "both", True),
-    ]
-])
+@pytest.mark.parametrize(
+    ("sign", "encrypted", "require", "accepted"),
+    [
+        pytest.param(
+            sign,
+            encrypted,
+            require,
+            accepted,
+            id=f"{'encrypted+' if encrypted else ''}{sign}-signed/require={require}",
+        )
+        for sign, encrypted, require, accepted in [
+            ("none", False, "either", False),
+            ("none", False, "assertion", False),
+            ("none", False, "response", False),
+            ("none", False, "both", False),
+            ("assertion", False, "either", True),
+            ("assertion", False, "assertion", True),
+            ("assertion", False, "response", False),
+            ("assertion", False, "both", False),
+            ("response", False, "either", True),
+            ("response", False, "assertion", False),
+            ("response", False, "response", True),
+            ("response", False, "both", False),
+            ("both", False, "either", True),
+            ("both", False, "assertion", True),
+            ("both", False, "response", True),
+            ("both", False, "both", True),
+            ("none", True, "either", False),
+            ("assertion", True, "response", False),
+            ("assertion", True, "assertion", True),
+            ("response", True, "assertion", False),
+            ("response", True, "response", True),
+            ("both", True, "both", True),
+        ]
+    ],
+)
 def test_require_signature_on(
-    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, idp: TrustedIdp, sign: str,
-    encrypted: bool, require: Any, accepted: bool,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    sp_key: KeyPair,
+    idp: TrustedIdp,
+    sign: str,
+    encrypted: bool,
+    require: Any,
+    accepted: bool,
 ) -> None:
     document = build(now, idp_key, sign, encrypt_for=sp_key if encrypted else None)
     if accepted:
@@ -439,31 +473,42 @@ def _drop_keyinfo(root: etree._Element) -> None:
         key_info.getparent().remove(key_info)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("case", [
-    "pinned-key/keyinfo-names-unpinned-cert",
-    "pinned-key/no-keyinfo",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "pinned-key/keyinfo-names-unpinned-cert",
+        "pinned-key/no-keyinfo",
+    ],
+)
 def test_keyinfo_certificate_never_matters_for_a_pinned_signature(
     now: dt.datetime, idp_key: KeyPair, idp_next_key: KeyPair, idp: TrustedIdp, case: str
 ) -> None:
     """X509Data is informational; KeyInfo offering other key material (an attacker's KeyValue,
     HMACKeyValue, RetrievalMethod…) is refused: see test_verify_policy.py."""
     edit = {
-        "pinned-key/keyinfo-names-unpinned-cert":
-            _swap_keyinfo_certificate(idp_next_key.cert_base64),
+        "pinned-key/keyinfo-names-unpinned-cert": _swap_keyinfo_certificate(
+            idp_next_key.cert_base64
+        ),
         "pinned-key/no-keyinfo": _drop_keyinfo,
     }[case]
     verified = verify_response(mutate(build(now, idp_key, "assertion"), edit), idp)
     assert verified.certificate == idp_key.cert_pem
 
 
-@pytest.mark.parametrize(("case", "hint"), [
-    ("unpinned-key/its-own-cert-in-keyinfo", "not pinned"),
-    ("unpinned-key/keyinfo-claims-pinned-cert", "names a pinned certificate"),
-    ("unpinned-key/no-keyinfo", "names no certificate"),
-])
+@pytest.mark.parametrize(
+    ("case", "hint"),
+    [
+        ("unpinned-key/its-own-cert-in-keyinfo", "not pinned"),
+        ("unpinned-key/keyinfo-claims-pinned-cert", "names a pinned certificate"),
+        ("unpinned-key/no-keyinfo", "names no certificate"),
+    ],
+)
 def test_signature_by_unpinned_key_is_invalid(
-    now: dt.datetime, idp_key: KeyPair, idp_next_key: KeyPair, idp: TrustedIdp, case: str,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp_next_key: KeyPair,
+    idp: TrustedIdp,
+    case: str,
     hint: str,
 ) -> None:
     document = build(now, idp_next_key, "assertion")
@@ -487,7 +532,8 @@ def test_every_present_signature_must_verify(
 
 def _set_role(root: etree._Element) -> None:
     find(root, "//saml:Attribute[1]/saml:AttributeValue[2]").text = ROLE_ADMIN.replace(
-        "Admin", "Root")
+        "Admin", "Root"
+    )
 
 
 def _set_destination(root: etree._Element) -> None:
@@ -500,18 +546,26 @@ def _flip_ciphertext(root: etree._Element) -> None:
     value.text = ("B" if text[10] == "A" else "A").join((text[:10], text[11:]))
 
 
-@pytest.mark.parametrize(("sign", "encrypted", "edit"), [
-    pytest.param("assertion", False, set_name_id(EVIL), id="nameid/assertion-signed"),
-    pytest.param("response", False, set_name_id(EVIL), id="nameid/response-signed"),
-    pytest.param("both", False, set_name_id(EVIL), id="nameid/both-signed"),
-    pytest.param("assertion", False, _set_role, id="role/assertion-signed"),
-    pytest.param("response", False, _set_role, id="role/response-signed"),
-    pytest.param("response", False, _set_destination, id="destination/response-signed"),
-    pytest.param("response", True, _flip_ciphertext, id="ciphertext/encrypted+response-signed"),
-])
+@pytest.mark.parametrize(
+    ("sign", "encrypted", "edit"),
+    [
+        pytest.param("assertion", False, set_name_id(EVIL), id="nameid/assertion-signed"),
+        pytest.param("response", False, set_name_id(EVIL), id="nameid/response-signed"),
+        pytest.param("both", False, set_name_id(EVIL), id="nameid/both-signed"),
+        pytest.param("assertion", False, _set_role, id="role/assertion-signed"),
+        pytest.param("response", False, _set_role, id="role/response-signed"),
+        pytest.param("response", False, _set_destination, id="destination/response-signed"),
+        pytest.param("response", True, _flip_ciphertext, id="ciphertext/encrypted+response-signed"),
+    ],
+)
 def test_tampered_signed_content_is_invalid(
-    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, idp: TrustedIdp, sign: str,
-    encrypted: bool, edit: Edit,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    sp_key: KeyPair,
+    idp: TrustedIdp,
+    sign: str,
+    encrypted: bool,
+    edit: Edit,
 ) -> None:
     document = build(now, idp_key, sign, encrypt_for=sp_key if encrypted else None)
     message = expect_code(ErrorCode.SIGNATURE_INVALID, mutate(document, edit), idp)
@@ -644,36 +698,85 @@ def no_assertion(root: etree._Element) -> None:
     root.remove(assertion_of(root))
 
 
-@pytest.mark.parametrize(("sign", "encrypted", "edit", "code"), [
-    pytest.param("response", False, xsw1, ErrorCode.DUPLICATE_ID, id="xsw1"),
-    pytest.param("response", False, xsw2, ErrorCode.DUPLICATE_ID, id="xsw2"),
-    pytest.param("assertion", False, xsw3, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw3"),
-    pytest.param("assertion", False, xsw4, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw4"),
-    pytest.param("assertion", False, xsw5, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw5"),
-    pytest.param("assertion", False, xsw6, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw6"),
-    pytest.param("assertion", False, xsw7, ErrorCode.DUPLICATE_ID, id="xsw7-same-id"),
-    pytest.param("assertion", False, xsw8, ErrorCode.DUPLICATE_ID, id="xsw8-same-id"),
-    pytest.param("assertion", False, signed_in_extensions_evil_outside,
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="signed-in-extensions/evil-outside"),
-    pytest.param("assertion", False, signed_in_ds_object_evil_outside,
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="signed-in-ds-object/evil-outside"),
-    pytest.param("assertion", False, appended_clone, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="second-assertion-appended"),
-    pytest.param("response", False, response_in_status_detail, ErrorCode.DUPLICATE_ID,
-                 id="response-copy-in-status-detail"),
-    pytest.param("assertion", False, assertion_in_advice, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="assertion-in-advice"),
-    pytest.param("response", True, plain_assertion_beside_encrypted,
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="assertion-beside-encrypted-assertion"),
-    pytest.param("assertion", False, only_assertion_hidden_in_extensions,
-                 ErrorCode.ASSERTION_MISPLACED, id="only-assertion-inside-extensions"),
-    pytest.param("assertion", False, assertion_in_saml11_namespace,
-                 ErrorCode.ASSERTION_MISPLACED, id="assertion-in-saml1-namespace"),
-    pytest.param("assertion", False, no_assertion, ErrorCode.NO_ASSERTION, id="no-assertion"),
-])
+@pytest.mark.parametrize(
+    ("sign", "encrypted", "edit", "code"),
+    [
+        pytest.param("response", False, xsw1, ErrorCode.DUPLICATE_ID, id="xsw1"),
+        pytest.param("response", False, xsw2, ErrorCode.DUPLICATE_ID, id="xsw2"),
+        pytest.param("assertion", False, xsw3, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw3"),
+        pytest.param("assertion", False, xsw4, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw4"),
+        pytest.param("assertion", False, xsw5, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw5"),
+        pytest.param("assertion", False, xsw6, ErrorCode.MULTIPLE_ASSERTIONS, id="xsw6"),
+        pytest.param("assertion", False, xsw7, ErrorCode.DUPLICATE_ID, id="xsw7-same-id"),
+        pytest.param("assertion", False, xsw8, ErrorCode.DUPLICATE_ID, id="xsw8-same-id"),
+        pytest.param(
+            "assertion",
+            False,
+            signed_in_extensions_evil_outside,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="signed-in-extensions/evil-outside",
+        ),
+        pytest.param(
+            "assertion",
+            False,
+            signed_in_ds_object_evil_outside,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="signed-in-ds-object/evil-outside",
+        ),
+        pytest.param(
+            "assertion",
+            False,
+            appended_clone,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="second-assertion-appended",
+        ),
+        pytest.param(
+            "response",
+            False,
+            response_in_status_detail,
+            ErrorCode.DUPLICATE_ID,
+            id="response-copy-in-status-detail",
+        ),
+        pytest.param(
+            "assertion",
+            False,
+            assertion_in_advice,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="assertion-in-advice",
+        ),
+        pytest.param(
+            "response",
+            True,
+            plain_assertion_beside_encrypted,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="assertion-beside-encrypted-assertion",
+        ),
+        pytest.param(
+            "assertion",
+            False,
+            only_assertion_hidden_in_extensions,
+            ErrorCode.ASSERTION_MISPLACED,
+            id="only-assertion-inside-extensions",
+        ),
+        pytest.param(
+            "assertion",
+            False,
+            assertion_in_saml11_namespace,
+            ErrorCode.ASSERTION_MISPLACED,
+            id="assertion-in-saml1-namespace",
+        ),
+        pytest.param("assertion", False, no_assertion, ErrorCode.NO_ASSERTION, id="no-assertion"),
+    ],
+)
 def test_wrapping_and_hidden_assertions_are_refused(
-    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, idp: TrustedIdp, sign: str,
-    encrypted: bool, edit: Edit, code: ErrorCode,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    sp_key: KeyPair,
+    idp: TrustedIdp,
+    sign: str,
+    encrypted: bool,
+    edit: Edit,
+    code: ErrorCode,
 ) -> None:
     document = build(now, idp_key, sign, encrypt_for=sp_key if encrypted else None)
     expect_code(code, mutate(document, edit), idp)
@@ -820,68 +923,113 @@ def hmac_output_length(root: etree._Element) -> None:
     etree.SubElement(method, qname(NS.DS, "HMACOutputLength")).text = "40"
 
 
-@pytest.mark.parametrize(("edit", "code"), [
-    pytest.param(signature_moved_to_end, ErrorCode.SIGNATURE_PLACEMENT, id="moved-to-end"),
-    pytest.param(signature_before_issuer, ErrorCode.SIGNATURE_PLACEMENT, id="before-issuer"),
-    pytest.param(two_signatures_on_assertion, ErrorCode.SIGNATURE_PLACEMENT,
-                 id="two-on-the-assertion"),
-    pytest.param(signature_copy_in_extensions, ErrorCode.SIGNATURE_PLACEMENT,
-                 id="copy-in-extensions"),
-    pytest.param(signature_in_attribute_value, ErrorCode.SIGNATURE_PLACEMENT,
-                 id="inside-attribute-value"),
-    pytest.param(signature_moved_to_response, ErrorCode.REFERENCE_MISMATCH,
-                 id="moved-to-response"),
-    pytest.param(set_uri(f"#{RESPONSE_ID}"), ErrorCode.REFERENCE_MISMATCH,
-                 id="uri-names-another-element"),
-    pytest.param(set_uri(""), ErrorCode.REFERENCE_MISMATCH, id="uri-empty"),
-    pytest.param(set_uri(None), ErrorCode.REFERENCE_MISMATCH, id="uri-missing"),
-    pytest.param(set_uri("#xpointer(/)"), ErrorCode.REFERENCE_MISMATCH, id="uri-xpointer"),
-    pytest.param(set_uri("#x'] or eval('1') or /[@ID='v"), ErrorCode.REFERENCE_MISMATCH,
-                 id="uri-xpath-injection"),
-    pytest.param(two_references, ErrorCode.MULTIPLE_REFERENCES, id="two-references"),
-    pytest.param(no_reference, ErrorCode.SIGNATURE_MALFORMED, id="no-reference"),
-    pytest.param(xpath_transform, ErrorCode.TRANSFORM_NOT_ALLOWED, id="xpath-transform"),
-    pytest.param(xslt_transform, ErrorCode.TRANSFORM_NOT_ALLOWED, id="xslt-transform"),
-    pytest.param(set_transform(2, Transform.EXC_C14N_WITH_COMMENTS),
-                 ErrorCode.TRANSFORM_NOT_ALLOWED, id="transform-exc-c14n-with-comments"),
-    pytest.param(set_transform(2, Transform.C14N_WITH_COMMENTS),
-                 ErrorCode.TRANSFORM_NOT_ALLOWED, id="transform-inclusive-c14n-with-comments"),
-    pytest.param(drop_enveloped_transform, ErrorCode.TRANSFORM_NOT_ALLOWED,
-                 id="no-enveloped-transform"),
-    pytest.param(drop_transforms, ErrorCode.TRANSFORM_NOT_ALLOWED, id="no-transforms"),
-    pytest.param(set_c14n_method(Transform.EXC_C14N_WITH_COMMENTS),
-                 ErrorCode.TRANSFORM_NOT_ALLOWED, id="c14n-method-with-comments"),
-    pytest.param(set_c14n_method(Transform.C14N), ErrorCode.TRANSFORM_NOT_ALLOWED,
-                 id="c14n-method-inclusive"),
-    pytest.param(object_in_signature, ErrorCode.SIGNATURE_MALFORMED, id="ds-object"),
-    pytest.param(two_signed_infos, ErrorCode.SIGNATURE_MALFORMED, id="two-signedinfo"),
-    pytest.param(empty_signature_value, ErrorCode.SIGNATURE_MALFORMED,
-                 id="empty-signature-value"),
-    pytest.param(comment_in_digest_value, ErrorCode.SIGNATURE_MALFORMED,
-                 id="comment-in-digest-value"),
-    pytest.param(hmac_output_length, ErrorCode.SIGNATURE_MALFORMED, id="hmac-output-length"),
-    pytest.param(set_signature_method("http://www.w3.org/2000/09/xmldsig#hmac-sha1"),
-                 ErrorCode.ALGORITHM_NOT_ALLOWED, id="hmac-signature-method"),
-    pytest.param(set_digest_method("http://www.w3.org/2001/04/xmldsig-more#md5"),
-                 ErrorCode.ALGORITHM_NOT_ALLOWED, id="md5-digest"),
-])
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        pytest.param(signature_moved_to_end, ErrorCode.SIGNATURE_PLACEMENT, id="moved-to-end"),
+        pytest.param(signature_before_issuer, ErrorCode.SIGNATURE_PLACEMENT, id="before-issuer"),
+        pytest.param(
+            two_signatures_on_assertion, ErrorCode.SIGNATURE_PLACEMENT, id="two-on-the-assertion"
+        ),
+        pytest.param(
+            signature_copy_in_extensions, ErrorCode.SIGNATURE_PLACEMENT, id="copy-in-extensions"
+        ),
+        pytest.param(
+            signature_in_attribute_value, ErrorCode.SIGNATURE_PLACEMENT, id="inside-attribute-value"
+        ),
+        pytest.param(
+            signature_moved_to_response, ErrorCode.REFERENCE_MISMATCH, id="moved-to-response"
+        ),
+        pytest.param(
+            set_uri(f"#{RESPONSE_ID}"), ErrorCode.REFERENCE_MISMATCH, id="uri-names-another-element"
+        ),
+        pytest.param(set_uri(""), ErrorCode.REFERENCE_MISMATCH, id="uri-empty"),
+        pytest.param(set_uri(None), ErrorCode.REFERENCE_MISMATCH, id="uri-missing"),
+        pytest.param(set_uri("#xpointer(/)"), ErrorCode.REFERENCE_MISMATCH, id="uri-xpointer"),
+        pytest.param(
+            set_uri("#x'] or eval('1') or /[@ID='v"),
+            ErrorCode.REFERENCE_MISMATCH,
+            id="uri-xpath-injection",
+        ),
+        pytest.param(two_references, ErrorCode.MULTIPLE_REFERENCES, id="two-references"),
+        pytest.param(no_reference, ErrorCode.SIGNATURE_MALFORMED, id="no-reference"),
+        pytest.param(xpath_transform, ErrorCode.TRANSFORM_NOT_ALLOWED, id="xpath-transform"),
+        pytest.param(xslt_transform, ErrorCode.TRANSFORM_NOT_ALLOWED, id="xslt-transform"),
+        pytest.param(
+            set_transform(2, Transform.EXC_C14N_WITH_COMMENTS),
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            id="transform-exc-c14n-with-comments",
+        ),
+        pytest.param(
+            set_transform(2, Transform.C14N_WITH_COMMENTS),
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            id="transform-inclusive-c14n-with-comments",
+        ),
+        pytest.param(
+            drop_enveloped_transform, ErrorCode.TRANSFORM_NOT_ALLOWED, id="no-enveloped-transform"
+        ),
+        pytest.param(drop_transforms, ErrorCode.TRANSFORM_NOT_ALLOWED, id="no-transforms"),
+        pytest.param(
+            set_c14n_method(Transform.EXC_C14N_WITH_COMMENTS),
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            id="c14n-method-with-comments",
+        ),
+        pytest.param(
+            set_c14n_method(Transform.C14N),
+            ErrorCode.TRANSFORM_NOT_ALLOWED,
+            id="c14n-method-inclusive",
+        ),
+        pytest.param(object_in_signature, ErrorCode.SIGNATURE_MALFORMED, id="ds-object"),
+        pytest.param(two_signed_infos, ErrorCode.SIGNATURE_MALFORMED, id="two-signedinfo"),
+        pytest.param(
+            empty_signature_value, ErrorCode.SIGNATURE_MALFORMED, id="empty-signature-value"
+        ),
+        pytest.param(
+            comment_in_digest_value, ErrorCode.SIGNATURE_MALFORMED, id="comment-in-digest-value"
+        ),
+        pytest.param(hmac_output_length, ErrorCode.SIGNATURE_MALFORMED, id="hmac-output-length"),
+        pytest.param(
+            set_signature_method("http://www.w3.org/2000/09/xmldsig#hmac-sha1"),
+            ErrorCode.ALGORITHM_NOT_ALLOWED,
+            id="hmac-signature-method",
+        ),
+        pytest.param(
+            set_digest_method("http://www.w3.org/2001/04/xmldsig-more#md5"),
+            ErrorCode.ALGORITHM_NOT_ALLOWED,
+            id="md5-digest",
+        ),
+    ],
+)
 def test_signature_layout_is_enforced(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, edit: Edit, code: ErrorCode
 ) -> None:
     expect_code(code, mutate(build(now, idp_key, "assertion"), edit), idp)
 
 
-@pytest.mark.parametrize(("algorithm", "digest", "options"), [
-    pytest.param(SignatureAlgorithm.RSA_SHA1, None,
-                 {"allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA256,)},
-                 id="rsa-sha1-not-allowed"),
-    pytest.param(SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA1,
-                 {"allowed_digests": (DigestAlgorithm.SHA256, DigestAlgorithm.SHA512)},
-                 id="sha1-digest-not-allowed"),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "digest", "options"),
+    [
+        pytest.param(
+            SignatureAlgorithm.RSA_SHA1,
+            None,
+            {"allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA256,)},
+            id="rsa-sha1-not-allowed",
+        ),
+        pytest.param(
+            SignatureAlgorithm.RSA_SHA256,
+            DigestAlgorithm.SHA1,
+            {"allowed_digests": (DigestAlgorithm.SHA256, DigestAlgorithm.SHA512)},
+            id="sha1-digest-not-allowed",
+        ),
+    ],
+)
 def test_algorithm_policy(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, algorithm: SignatureAlgorithm,
-    digest: DigestAlgorithm | None, options: dict[str, Any],
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm | None,
+    options: dict[str, Any],
 ) -> None:
     document = build(now, idp_key, "assertion", algorithm=algorithm, digest=digest)
     expect_code(ErrorCode.ALGORITHM_NOT_ALLOWED, document, idp, **options)
@@ -890,37 +1038,62 @@ def test_algorithm_policy(
 # --- parsing, envelope, IDs, status --------------------------------------------------------
 
 HEADER = b'<?xml version="1.0"?>'
-LAUGHS = (b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-          b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>')
+LAUGHS = (
+    b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+)
 
 
-@pytest.mark.parametrize(("doctype", "replace", "code"), [
-    pytest.param(b"<!DOCTYPE samlp:Response>", (b"", b""), ErrorCode.DTD_REFUSED, id="doctype"),
-    pytest.param(LAUGHS, (b">alice@corp.example<", b">&c;<"), ErrorCode.DTD_REFUSED,
-                 id="billion-laughs"),
-    pytest.param(b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
-                 (b">alice@corp.example<", b">&x;<"), ErrorCode.DTD_REFUSED,
-                 id="external-entity"),
-    pytest.param(b'<!DOCTYPE r [<!ENTITY % x SYSTEM "http://127.0.0.1:9/x.dtd"> %x;]>',
-                 (b"", b""), ErrorCode.DTD_REFUSED, id="parameter-entity-network"),
-    pytest.param(b"", (b">alice@corp.example<", b">&undefined;<"), ErrorCode.NOT_XML,
-                 id="undefined-entity"),
-])
+@pytest.mark.parametrize(
+    ("doctype", "replace", "code"),
+    [
+        pytest.param(b"<!DOCTYPE samlp:Response>", (b"", b""), ErrorCode.DTD_REFUSED, id="doctype"),
+        pytest.param(
+            LAUGHS, (b">alice@corp.example<", b">&c;<"), ErrorCode.DTD_REFUSED, id="billion-laughs"
+        ),
+        pytest.param(
+            b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+            (b">alice@corp.example<", b">&x;<"),
+            ErrorCode.DTD_REFUSED,
+            id="external-entity",
+        ),
+        pytest.param(
+            b'<!DOCTYPE r [<!ENTITY % x SYSTEM "http://127.0.0.1:9/x.dtd"> %x;]>',
+            (b"", b""),
+            ErrorCode.DTD_REFUSED,
+            id="parameter-entity-network",
+        ),
+        pytest.param(
+            b"",
+            (b">alice@corp.example<", b">&undefined;<"),
+            ErrorCode.NOT_XML,
+            id="undefined-entity",
+        ),
+    ],
+)
 def test_dtd_and_entities_are_refused(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, doctype: bytes,
-    replace: tuple[bytes, bytes], code: ErrorCode,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    doctype: bytes,
+    replace: tuple[bytes, bytes],
+    code: ErrorCode,
 ) -> None:
     body = build(now, idp_key).split(b"?>", 1)[1].replace(*replace)
     expect_code(code, HEADER + doctype + body, idp)
 
 
-@pytest.mark.parametrize("document", [
-    pytest.param(b"", id="empty"),
-    pytest.param(b"PHNhbWxwOlJlc3BvbnNlLz4=", id="still-base64"),
-    pytest.param(b"\x00\xff\xfe garbage", id="binary"),
-    pytest.param(b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'>",
-                 id="truncated"),
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"PHNhbWxwOlJlc3BvbnNlLz4=", id="still-base64"),
+        pytest.param(b"\x00\xff\xfe garbage", id="binary"),
+        pytest.param(
+            b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'>", id="truncated"
+        ),
+    ],
+)
 def test_non_xml_bytes_are_refused(idp: TrustedIdp, document: bytes) -> None:
     expect_code(ErrorCode.NOT_XML, document, idp)
 
@@ -958,24 +1131,47 @@ def _id_in_extensions(value: str, attribute: str = "ID") -> Edit:
     return edit
 
 
-@pytest.mark.parametrize(("edit", "code"), [
-    pytest.param(_rename_root(qname(NS.SAMLP, "AuthnRequest")), ErrorCode.NOT_A_RESPONSE,
-                 id="authn-request"),
-    pytest.param(_rename_root("{urn:oasis:names:tc:SAML:1.0:protocol}Response"),
-                 ErrorCode.NOT_A_RESPONSE, id="saml1-namespace"),
-    pytest.param(_rename_root("Response"), ErrorCode.NOT_A_RESPONSE, id="no-namespace"),
-    pytest.param(_set_root("Version", "1.1"), ErrorCode.UNSUPPORTED_VERSION, id="version-1.1"),
-    pytest.param(_set_root("ID", None), ErrorCode.INVALID_ID, id="response-without-id"),
-    pytest.param(_set_root("ID", "has space"), ErrorCode.INVALID_ID, id="response-id-not-ncname"),
-    pytest.param(_set_root("ID", ASSERTION_ID), ErrorCode.DUPLICATE_ID,
-                 id="response-id-equals-assertion-id"),
-    pytest.param(_id_in_extensions(ASSERTION_ID), ErrorCode.DUPLICATE_ID,
-                 id="assertion-id-repeated-in-extensions"),
-    pytest.param(_id_in_extensions(ASSERTION_ID, "{http://www.w3.org/XML/1998/namespace}id"),
-                 ErrorCode.DUPLICATE_ID, id="assertion-id-repeated-as-xml-id"),
-    pytest.param(_id_in_extensions(RESPONSE_ID, "AssertionID"), ErrorCode.DUPLICATE_ID,
-                 id="response-id-repeated-as-saml1-assertion-id"),
-])
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        pytest.param(
+            _rename_root(qname(NS.SAMLP, "AuthnRequest")),
+            ErrorCode.NOT_A_RESPONSE,
+            id="authn-request",
+        ),
+        pytest.param(
+            _rename_root("{urn:oasis:names:tc:SAML:1.0:protocol}Response"),
+            ErrorCode.NOT_A_RESPONSE,
+            id="saml1-namespace",
+        ),
+        pytest.param(_rename_root("Response"), ErrorCode.NOT_A_RESPONSE, id="no-namespace"),
+        pytest.param(_set_root("Version", "1.1"), ErrorCode.UNSUPPORTED_VERSION, id="version-1.1"),
+        pytest.param(_set_root("ID", None), ErrorCode.INVALID_ID, id="response-without-id"),
+        pytest.param(
+            _set_root("ID", "has space"), ErrorCode.INVALID_ID, id="response-id-not-ncname"
+        ),
+        pytest.param(
+            _set_root("ID", ASSERTION_ID),
+            ErrorCode.DUPLICATE_ID,
+            id="response-id-equals-assertion-id",
+        ),
+        pytest.param(
+            _id_in_extensions(ASSERTION_ID),
+            ErrorCode.DUPLICATE_ID,
+            id="assertion-id-repeated-in-extensions",
+        ),
+        pytest.param(
+            _id_in_extensions(ASSERTION_ID, "{http://www.w3.org/XML/1998/namespace}id"),
+            ErrorCode.DUPLICATE_ID,
+            id="assertion-id-repeated-as-xml-id",
+        ),
+        pytest.param(
+            _id_in_extensions(RESPONSE_ID, "AssertionID"),
+            ErrorCode.DUPLICATE_ID,
+            id="response-id-repeated-as-saml1-assertion-id",
+        ),
+    ],
+)
 def test_envelope_and_ids(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, edit: Edit, code: ErrorCode
 ) -> None:
@@ -992,11 +1188,18 @@ def test_status_other_than_success_is_refused(
 ) -> None:
     def sub_status(root: etree._Element) -> None:
         code = find(root, "samlp:Status/samlp:StatusCode")
-        etree.SubElement(code, qname(NS.SAMLP, "StatusCode"),
-                         Value="urn:oasis:names:tc:SAML:2.0:status:AuthnFailed")
+        etree.SubElement(
+            code,
+            qname(NS.SAMLP, "StatusCode"),
+            Value="urn:oasis:names:tc:SAML:2.0:status:AuthnFailed",
+        )
 
-    document = build(now, idp_key, "response", response_changes={
-        "status": StatusCode.RESPONDER, "status_message": "user is locked"})
+    document = build(
+        now,
+        idp_key,
+        "response",
+        response_changes={"status": StatusCode.RESPONDER, "status_message": "user is locked"},
+    )
     with pytest.raises(StatusError) as caught:
         verify_response(mutate(document, sub_status), idp)
     assert caught.value.code == ErrorCode.STATUS_NOT_SUCCESS
@@ -1015,17 +1218,24 @@ def test_missing_status_is_refused(now: dt.datetime, idp_key: KeyPair, idp: Trus
 # --- issuer --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("assertion_changes", "response_changes"), [
-    pytest.param({"issuer": "https://evil.example"}, {}, id="assertion-issuer"),
-    pytest.param({}, {"issuer": "https://evil.example"}, id="response-issuer"),
-    pytest.param({"issuer": None}, {}, id="assertion-without-issuer"),
-])
+@pytest.mark.parametrize(
+    ("assertion_changes", "response_changes"),
+    [
+        pytest.param({"issuer": "https://evil.example"}, {}, id="assertion-issuer"),
+        pytest.param({}, {"issuer": "https://evil.example"}, id="response-issuer"),
+        pytest.param({"issuer": None}, {}, id="assertion-without-issuer"),
+    ],
+)
 def test_issuer_must_be_the_trusted_entity(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, assertion_changes: dict[str, Any],
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    assertion_changes: dict[str, Any],
     response_changes: dict[str, Any],
 ) -> None:
-    document = build(now, idp_key, "both", assertion_changes=assertion_changes,
-                     response_changes=response_changes)
+    document = build(
+        now, idp_key, "both", assertion_changes=assertion_changes, response_changes=response_changes
+    )
     expect_code(ErrorCode.ISSUER_MISMATCH, document, idp)
 
 
@@ -1061,17 +1271,32 @@ def _comment() -> etree._Element:
     return etree.Comment("")
 
 
-@pytest.mark.parametrize(("sign", "edit"), [
-    pytest.param("assertion", split_with("//saml:NameID", len(VICTIM), _comment),
-                 id="nameid/assertion-signed"),
-    pytest.param("response", split_with("//saml:NameID", len(VICTIM), _comment),
-                 id="nameid/response-signed"),
-    pytest.param("assertion", split_with("//saml:Attribute[1]/saml:AttributeValue[1]", 24,
-                                         _comment), id="role-value"),
-    pytest.param("assertion", split_with("//saml:Assertion/saml:Issuer", 19, _comment),
-                 id="assertion-issuer"),
-    pytest.param("assertion", split_with("//saml:Audience[1]", 8, _comment), id="audience"),
-])
+@pytest.mark.parametrize(
+    ("sign", "edit"),
+    [
+        pytest.param(
+            "assertion",
+            split_with("//saml:NameID", len(VICTIM), _comment),
+            id="nameid/assertion-signed",
+        ),
+        pytest.param(
+            "response",
+            split_with("//saml:NameID", len(VICTIM), _comment),
+            id="nameid/response-signed",
+        ),
+        pytest.param(
+            "assertion",
+            split_with("//saml:Attribute[1]/saml:AttributeValue[1]", 24, _comment),
+            id="role-value",
+        ),
+        pytest.param(
+            "assertion",
+            split_with("//saml:Assertion/saml:Issuer", 19, _comment),
+            id="assertion-issuer",
+        ),
+        pytest.param("assertion", split_with("//saml:Audience[1]", 8, _comment), id="audience"),
+    ],
+)
 def test_comment_inside_signed_text_is_refused(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, sign: str, edit: Edit
 ) -> None:
@@ -1085,19 +1310,30 @@ def test_cdata_added_after_signing_breaks_the_digest(
 ) -> None:
     """Negative control (ruby-saml node_text_attack3): CDATA is text, so the digest changes."""
     document = build(now, idp_key).replace(
-        b">alice@corp.example<", b">alice@corp.example<![CDATA[.evil.example]]><")
+        b">alice@corp.example<", b">alice@corp.example<![CDATA[.evil.example]]><"
+    )
     expect_code(ErrorCode.SIGNATURE_INVALID, document, idp)
 
 
-@pytest.mark.parametrize(("node", "code"), [
-    pytest.param(lambda: etree.ProcessingInstruction("evil", "x"), ErrorCode.COMMENT_IN_TEXT,
-                 id="processing-instruction"),
-    pytest.param(lambda: etree.Element(qname(NS.SAML, "Evil")), ErrorCode.ELEMENT_IN_TEXT,
-                 id="element"),
-])
+@pytest.mark.parametrize(
+    ("node", "code"),
+    [
+        pytest.param(
+            lambda: etree.ProcessingInstruction("evil", "x"),
+            ErrorCode.COMMENT_IN_TEXT,
+            id="processing-instruction",
+        ),
+        pytest.param(
+            lambda: etree.Element(qname(NS.SAML, "Evil")), ErrorCode.ELEMENT_IN_TEXT, id="element"
+        ),
+    ],
+)
 def test_markup_signed_into_name_id_is_refused(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp,
-    node: Callable[[], etree._Element], code: ErrorCode,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    node: Callable[[], etree._Element],
+    code: ErrorCode,
 ) -> None:
     edit = split_with("saml:Subject/saml:NameID", 5, node)
     expect_code(code, build(now, idp_key, edit_assertion=edit), idp)
@@ -1136,31 +1372,62 @@ def _replace_name_id_with(local: str) -> Edit:
     return edit
 
 
-@pytest.mark.parametrize(("edit", "code"), [
-    pytest.param(_set_attribute(".", "IssueInstant", "2026-11-28T12:00:00"),
-                 ErrorCode.MALFORMED_TIME, id="issue-instant-without-zone"),
-    pytest.param(_set_attribute("saml:Conditions", "NotOnOrAfter", "tomorrow"),
-                 ErrorCode.MALFORMED_TIME, id="conditions-not-on-or-after"),
-    pytest.param(_set_attribute("saml:Subject/saml:SubjectConfirmation/"
-                                "saml:SubjectConfirmationData", "NotOnOrAfter",
-                                "2026-02-30T00:00:00Z"),
-                 ErrorCode.MALFORMED_TIME, id="confirmation-february-30"),
-    pytest.param(_set_attribute("saml:AuthnStatement", "AuthnInstant", "2026-11-28 12:00:00Z"),
-                 ErrorCode.MALFORMED_TIME, id="authn-instant-with-space"),
-    pytest.param(_duplicate("saml:Subject"), ErrorCode.MALFORMED_ASSERTION, id="two-subjects"),
-    pytest.param(_duplicate("saml:AuthnStatement"), ErrorCode.MALFORMED_ASSERTION,
-                 id="two-authn-statements"),
-    pytest.param(_duplicate("saml:Subject/saml:NameID"), ErrorCode.MALFORMED_ASSERTION,
-                 id="two-name-ids"),
-    pytest.param(_add_child(".", "Unexpected"), ErrorCode.MALFORMED_ASSERTION,
-                 id="unknown-assertion-child"),
-    pytest.param(_replace_name_id_with("EncryptedID"), ErrorCode.UNSUPPORTED_CONTENT,
-                 id="encrypted-id"),
-    pytest.param(_add_child("saml:Conditions", "Condition"), ErrorCode.UNSUPPORTED_CONTENT,
-                 id="unknown-condition"),
-    pytest.param(_add_child("saml:AttributeStatement", "EncryptedAttribute"),
-                 ErrorCode.UNSUPPORTED_CONTENT, id="encrypted-attribute"),
-])
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        pytest.param(
+            _set_attribute(".", "IssueInstant", "2026-11-28T12:00:00"),
+            ErrorCode.MALFORMED_TIME,
+            id="issue-instant-without-zone",
+        ),
+        pytest.param(
+            _set_attribute("saml:Conditions", "NotOnOrAfter", "tomorrow"),
+            ErrorCode.MALFORMED_TIME,
+            id="conditions-not-on-or-after",
+        ),
+        pytest.param(
+            _set_attribute(
+                "saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData",
+                "NotOnOrAfter",
+                "2026-02-30T00:00:00Z",
+            ),
+            ErrorCode.MALFORMED_TIME,
+            id="confirmation-february-30",
+        ),
+        pytest.param(
+            _set_attribute("saml:AuthnStatement", "AuthnInstant", "2026-11-28 12:00:00Z"),
+            ErrorCode.MALFORMED_TIME,
+            id="authn-instant-with-space",
+        ),
+        pytest.param(_duplicate("saml:Subject"), ErrorCode.MALFORMED_ASSERTION, id="two-subjects"),
+        pytest.param(
+            _duplicate("saml:AuthnStatement"),
+            ErrorCode.MALFORMED_ASSERTION,
+            id="two-authn-statements",
+        ),
+        pytest.param(
+            _duplicate("saml:Subject/saml:NameID"), ErrorCode.MALFORMED_ASSERTION, id="two-name-ids"
+        ),
+        pytest.param(
+            _add_child(".", "Unexpected"),
+            ErrorCode.MALFORMED_ASSERTION,
+            id="unknown-assertion-child",
+        ),
+        pytest.param(
+            _replace_name_id_with("EncryptedID"), ErrorCode.UNSUPPORTED_CONTENT, id="encrypted-id"
+        ),
+        pytest.param(
+            _add_child("saml:Conditions", "Condition"),
+            ErrorCode.UNSUPPORTED_CONTENT,
+            id="unknown-condition",
+        ),
+        pytest.param(
+            _add_child("saml:AttributeStatement", "EncryptedAttribute"),
+            ErrorCode.UNSUPPORTED_CONTENT,
+            id="encrypted-attribute",
+        ),
+    ],
+)
 def test_signed_assertion_content_is_read_strictly(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, edit: Edit, code: ErrorCode
 ) -> None:
@@ -1177,38 +1444,69 @@ def test_optional_conditions_are_reported(
         etree.SubElement(conditions, qname(NS.SAML, "OneTimeUse"))
         etree.SubElement(conditions, qname(NS.SAML, "ProxyRestriction"), Count="0")
 
-    conditions = verify_response(build(now, idp_key, edit_assertion=add_conditions),
-                                 idp).conditions
+    conditions = verify_response(build(now, idp_key, edit_assertion=add_conditions), idp).conditions
     assert conditions is not None
     assert conditions.audiences == (AWS_SIGNIN_URL, AWS_AUDIENCE_URN, "urn:example:other")
     assert conditions.audience_restrictions == (
-        (AWS_SIGNIN_URL, AWS_AUDIENCE_URN), ("urn:example:other",))
+        (AWS_SIGNIN_URL, AWS_AUDIENCE_URN),
+        ("urn:example:other",),
+    )
     assert (conditions.one_time_use, conditions.has_proxy_restriction) == (True, True)
 
 
 UTC = dt.UTC
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-11-28T12:00:00Z", dt.datetime(2026, 11, 28, 12, tzinfo=UTC)),
-    ("2026-11-28T12:00:00.250Z", dt.datetime(2026, 11, 28, 12, 0, 0, 250000, tzinfo=UTC)),
-    ("2026-11-28T12:00:00.1234567Z", dt.datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)),
-    ("2026-11-28T13:30:00+01:30", dt.datetime(2026, 11, 28, 12, tzinfo=UTC)),
-    ("2026-11-28T00:00:00-05:00", dt.datetime(2026, 11, 28, 5, tzinfo=UTC)),
-], ids=["z", "milliseconds", "seven-digits-adfs", "positive-offset", "negative-offset"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-28T12:00:00Z", dt.datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        ("2026-11-28T12:00:00.250Z", dt.datetime(2026, 11, 28, 12, 0, 0, 250000, tzinfo=UTC)),
+        ("2026-11-28T12:00:00.1234567Z", dt.datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-11-28T13:30:00+01:30", dt.datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        ("2026-11-28T00:00:00-05:00", dt.datetime(2026, 11, 28, 5, tzinfo=UTC)),
+    ],
+    ids=["z", "milliseconds", "seven-digits-adfs", "positive-offset", "negative-offset"],
+)
 def test_saml_time_parses(text: str, expected: dt.datetime) -> None:
     parsed = parse_saml_time(text)
     assert parsed == expected
     assert parsed.tzinfo is UTC
 
 
-@pytest.mark.parametrize("text", [
-    "2026-11-28T12:00:00", "2026-11-28 12:00:00Z", "2026-11-28T12:00Z", "2026-13-01T00:00:00Z",
-    "2026-11-28T24:00:00Z", "2026-11-28T12:00:60Z", "2026-11-28T12:00:00z",
-    " 2026-11-28T12:00:00Z", "2026-11-28T12:00:00+15:00", "2026-11-28T12:00:00.Z",
-    "+2026-11-28T12:00:00Z", "２０２６-11-28T12:00:00Z", "",
-], ids=["no-zone", "space", "no-seconds", "month-13", "hour-24", "leap-second", "lowercase-z",
-        "leading-space", "offset-15h", "empty-fraction", "sign", "fullwidth-digits", "empty"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-28T12:00:00",
+        "2026-11-28 12:00:00Z",
+        "2026-11-28T12:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-11-28T24:00:00Z",
+        "2026-11-28T12:00:60Z",
+        "2026-11-28T12:00:00z",
+        " 2026-11-28T12:00:00Z",
+        "2026-11-28T12:00:00+15:00",
+        "2026-11-28T12:00:00.Z",
+        "+2026-11-28T12:00:00Z",
+        "２０２６-11-28T12:00:00Z",
+        "",
+    ],
+    ids=[
+        "no-zone",
+        "space",
+        "no-seconds",
+        "month-13",
+        "hour-24",
+        "leap-second",
+        "lowercase-z",
+        "leading-space",
+        "offset-15h",
+        "empty-fraction",
+        "sign",
+        "fullwidth-digits",
+        "empty",
+    ],
+)
 def test_saml_time_refuses(text: str) -> None:
     with pytest.raises(VerificationError) as caught:
         parse_saml_time(text)
@@ -1218,8 +1516,9 @@ def test_saml_time_refuses(text: str) -> None:
 # --- encryption ----------------------------------------------------------------------------
 
 
-def _encrypted_response(now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair,
-                        plaintext: bytes) -> bytes:
+def _encrypted_response(
+    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, plaintext: bytes
+) -> bytes:
     spec = ResponseSpec(issuer=ISSUER, issue_instant=now, response_id=RESPONSE_ID)
     response = build_response(spec)
     response.append(encrypt_plaintext(plaintext, sp_key.cert_pem))
@@ -1245,33 +1544,55 @@ def test_encrypted_assertion_without_decryption_key(
     now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair
 ) -> None:
     document = build(now, idp_key, "response", encrypt_for=sp_key)
-    message = expect_code(ErrorCode.DECRYPTION_FAILED, document,
-                          TrustedIdp(ISSUER, (idp_key.cert_pem,)))
+    message = expect_code(
+        ErrorCode.DECRYPTION_FAILED, document, TrustedIdp(ISSUER, (idp_key.cert_pem,))
+    )
     assert "no decryption key" in message
 
 
 def test_encrypted_assertion_signed_by_unpinned_key(
-    now: dt.datetime, idp_key: KeyPair, idp_next_key: KeyPair, sp_key: KeyPair,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp_next_key: KeyPair,
+    sp_key: KeyPair,
     idp: TrustedIdp,
 ) -> None:
     document = build(now, idp_next_key, "assertion", encrypt_for=sp_key)
     expect_code(ErrorCode.SIGNATURE_INVALID, document, idp)
 
 
-@pytest.mark.parametrize(("plaintext", "code"), [
-    pytest.param(lambda now: _plaintext(now, assertion_in_advice_of_assertion),
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="nested-assertion"),
-    pytest.param(lambda now: _plaintext(now, assertion_id=RESPONSE_ID),
-                 ErrorCode.DUPLICATE_ID, id="assertion-id-equals-response-id"),
-    pytest.param(lambda now: b"<!DOCTYPE a>" + _plaintext(now), ErrorCode.DECRYPTION_FAILED,
-                 id="doctype-in-plaintext"),
-    pytest.param(lambda now: b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:"
-                             b"protocol'/>", ErrorCode.DECRYPTION_FAILED,
-                 id="plaintext-not-an-assertion"),
-])
+@pytest.mark.parametrize(
+    ("plaintext", "code"),
+    [
+        pytest.param(
+            lambda now: _plaintext(now, assertion_in_advice_of_assertion),
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="nested-assertion",
+        ),
+        pytest.param(
+            lambda now: _plaintext(now, assertion_id=RESPONSE_ID),
+            ErrorCode.DUPLICATE_ID,
+            id="assertion-id-equals-response-id",
+        ),
+        pytest.param(
+            lambda now: b"<!DOCTYPE a>" + _plaintext(now),
+            ErrorCode.DECRYPTION_FAILED,
+            id="doctype-in-plaintext",
+        ),
+        pytest.param(
+            lambda now: b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'/>",
+            ErrorCode.DECRYPTION_FAILED,
+            id="plaintext-not-an-assertion",
+        ),
+    ],
+)
 def test_decrypted_assertion_gets_the_same_structural_checks(
-    now: dt.datetime, idp_key: KeyPair, sp_key: KeyPair, idp: TrustedIdp,
-    plaintext: Callable[[dt.datetime], bytes], code: ErrorCode,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    sp_key: KeyPair,
+    idp: TrustedIdp,
+    plaintext: Callable[[dt.datetime], bytes],
+    code: ErrorCode,
 ) -> None:
     expect_code(code, _encrypted_response(now, idp_key, sp_key, plaintext(now)), idp)
 
@@ -1288,7 +1609,10 @@ def test_response_signed_encrypted_assertion_built_by_hand_is_accepted(
     """Positive control for the hand-built encrypted cases above."""
     verified = verify_response(_encrypted_response(now, idp_key, sp_key, _plaintext(now)), idp)
     assert (verified.encrypted, verified.response_signed, verified.assertion_signed) == (
-        True, True, False)
+        True,
+        True,
+        False,
+    )
     assert verified.name_id == NAME_ID
 
 
@@ -1304,16 +1628,15 @@ def metadata(*keys: KeyPair) -> bytes:
 def test_metadata_pins_every_signing_certificate_in_order(
     idp_key: KeyPair, idp_next_key: KeyPair, sp_key: KeyPair
 ) -> None:
-    trusted = TrustedIdp.from_metadata(metadata(idp_key, idp_next_key),
-                                       decryption_keys=(sp_key.key_pem,))
+    trusted = TrustedIdp.from_metadata(
+        metadata(idp_key, idp_next_key), decryption_keys=(sp_key.key_pem,)
+    )
     assert trusted.entity_id == ISSUER
     assert trusted.certificates == (idp_key.cert_pem, idp_next_key.cert_pem)
     assert trusted.decryption_keys == (sp_key.key_pem,)
 
 
-def test_metadata_from_text_verifies_a_response(
-    now: dt.datetime, idp_key: KeyPair
-) -> None:
+def test_metadata_from_text_verifies_a_response(now: dt.datetime, idp_key: KeyPair) -> None:
     trusted = TrustedIdp.from_metadata(metadata(idp_key).decode())
     assert verify_response(build(now, idp_key), trusted).name_id == NAME_ID
 
@@ -1326,9 +1649,16 @@ def _ec_certificate() -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec test IdP")])
     now = dt.datetime.now(dt.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-                   .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
@@ -1340,27 +1670,57 @@ def _metadata_with_certificate(idp_key: KeyPair, pem: bytes) -> bytes:
     return metadata(idp_key).replace(idp_key.cert_base64.encode(), _pem_to_base64(pem))
 
 
-@pytest.mark.parametrize(("document", "code"), [
-    pytest.param(lambda key: metadata(*[key] * 11), ErrorCode.TOO_MANY_CERTIFICATES,
-                 id="eleven-certificates"),
-    pytest.param(lambda key: _metadata_with_certificate(key, WEAK_CERT),
-                 ErrorCode.WEAK_CERTIFICATE, id="768-bit-rsa"),
-    pytest.param(lambda key: _metadata_with_certificate(key, _ec_certificate()),
-                 ErrorCode.METADATA_INVALID, id="ec-key"),
-    pytest.param(lambda key: metadata(key).replace(key.cert_base64.encode()[:40], b"!!!!"),
-                 ErrorCode.METADATA_INVALID, id="bad-base64"),
-    pytest.param(lambda key: metadata(key).replace(b'use="signing"', b'use="encryption"'),
-                 ErrorCode.METADATA_INVALID, id="no-signing-certificate"),
-    pytest.param(lambda key: metadata(key).replace(f'entityID="{ISSUER}"'.encode(), b""),
-                 ErrorCode.METADATA_INVALID, id="no-entity-id"),
-    pytest.param(lambda key: metadata(key).replace(b"IDPSSODescriptor", b"SPSSODescriptor"),
-                 ErrorCode.METADATA_INVALID, id="not-an-idp"),
-    pytest.param(lambda key: b"<!DOCTYPE x>" + metadata(key).split(b"?>", 1)[1],
-                 ErrorCode.METADATA_INVALID, id="doctype"),
-    pytest.param(lambda key: b"not xml", ErrorCode.METADATA_INVALID, id="not-xml"),
-    pytest.param(lambda key: metadata(key).replace(b"md:EntityDescriptor", b"md:Other"),
-                 ErrorCode.METADATA_INVALID, id="wrong-root"),
-])
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        pytest.param(
+            lambda key: metadata(*[key] * 11),
+            ErrorCode.TOO_MANY_CERTIFICATES,
+            id="eleven-certificates",
+        ),
+        pytest.param(
+            lambda key: _metadata_with_certificate(key, WEAK_CERT),
+            ErrorCode.WEAK_CERTIFICATE,
+            id="768-bit-rsa",
+        ),
+        pytest.param(
+            lambda key: _metadata_with_certificate(key, _ec_certificate()),
+            ErrorCode.METADATA_INVALID,
+            id="ec-key",
+        ),
+        pytest.param(
+            lambda key: metadata(key).replace(key.cert_base64.encode()[:40], b"!!!!"),
+            ErrorCode.METADATA_INVALID,
+            id="bad-base64",
+        ),
+        pytest.param(
+            lambda key: metadata(key).replace(b'use="signing"', b'use="encryption"'),
+            ErrorCode.METADATA_INVALID,
+            id="no-signing-certificate",
+        ),
+        pytest.param(
+            lambda key: metadata(key).replace(f'entityID="{ISSUER}"'.encode(), b""),
+            ErrorCode.METADATA_INVALID,
+            id="no-entity-id",
+        ),
+        pytest.param(
+            lambda key: metadata(key).replace(b"IDPSSODescriptor", b"SPSSODescriptor"),
+            ErrorCode.METADATA_INVALID,
+            id="not-an-idp",
+        ),
+        pytest.param(
+            lambda key: b"<!DOCTYPE x>" + metadata(key).split(b"?>", 1)[1],
+            ErrorCode.METADATA_INVALID,
+            id="doctype",
+        ),
+        pytest.param(lambda key: b"not xml", ErrorCode.METADATA_INVALID, id="not-xml"),
+        pytest.param(
+            lambda key: metadata(key).replace(b"md:EntityDescriptor", b"md:Other"),
+            ErrorCode.METADATA_INVALID,
+            id="wrong-root",
+        ),
+    ],
+)
 def test_bad_metadata_is_refused(
     idp_key: KeyPair, document: Callable[[KeyPair], bytes], code: ErrorCode
 ) -> None:

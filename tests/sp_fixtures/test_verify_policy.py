@@ -85,21 +85,46 @@ def idp(idp_key: KeyPair, sp_key: KeyPair) -> TrustedIdp:
 # --- SHA-1: the verifier ------------------------------------------------------------------------
 
 SHA1_DOCUMENTS = [
-    pytest.param(SignatureAlgorithm.RSA_SHA1, None, "assertion", "SignatureMethod RSA-SHA1",
-                 id="rsa-sha1/assertion-signed"),
-    pytest.param(SignatureAlgorithm.RSA_SHA1, None, "response", "SignatureMethod RSA-SHA1",
-                 id="rsa-sha1/response-signed"),
-    pytest.param(SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA1, "assertion",
-                 "DigestMethod SHA-1", id="sha1-digest/assertion-signed"),
-    pytest.param(SignatureAlgorithm.RSA_SHA256, DigestAlgorithm.SHA1, "both",
-                 "DigestMethod SHA-1", id="sha1-digest/both-signed"),
+    pytest.param(
+        SignatureAlgorithm.RSA_SHA1,
+        None,
+        "assertion",
+        "SignatureMethod RSA-SHA1",
+        id="rsa-sha1/assertion-signed",
+    ),
+    pytest.param(
+        SignatureAlgorithm.RSA_SHA1,
+        None,
+        "response",
+        "SignatureMethod RSA-SHA1",
+        id="rsa-sha1/response-signed",
+    ),
+    pytest.param(
+        SignatureAlgorithm.RSA_SHA256,
+        DigestAlgorithm.SHA1,
+        "assertion",
+        "DigestMethod SHA-1",
+        id="sha1-digest/assertion-signed",
+    ),
+    pytest.param(
+        SignatureAlgorithm.RSA_SHA256,
+        DigestAlgorithm.SHA1,
+        "both",
+        "DigestMethod SHA-1",
+        id="sha1-digest/both-signed",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("algorithm", "digest", "sign", "named"), SHA1_DOCUMENTS)
 def test_sha1_is_refused_by_default_saying_how_to_opt_in(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, algorithm: SignatureAlgorithm,
-    digest: DigestAlgorithm | None, sign: str, named: str,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm | None,
+    sign: str,
+    named: str,
 ) -> None:
     document = build(now, idp_key, sign, algorithm=algorithm, digest=digest)
     message = expect_code(ErrorCode.ALGORITHM_NOT_ALLOWED, document, idp)
@@ -111,8 +136,13 @@ def test_sha1_is_refused_by_default_saying_how_to_opt_in(
 
 @pytest.mark.parametrize(("algorithm", "digest", "sign", "named"), SHA1_DOCUMENTS)
 def test_sha1_is_accepted_with_allow_sha1(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, algorithm: SignatureAlgorithm,
-    digest: DigestAlgorithm | None, sign: str, named: str,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm | None,
+    sign: str,
+    named: str,
 ) -> None:
     document = build(now, idp_key, sign, algorithm=algorithm, digest=digest)
     verified = verify_response(document, idp, allow_sha1=True)
@@ -130,21 +160,31 @@ def test_allow_sha1_extends_explicit_allowlists(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp
 ) -> None:
     document = build(now, idp_key, algorithm=SignatureAlgorithm.RSA_SHA1)
-    only_256: dict[str, Any] = {"allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA256,),
-                                "allowed_digests": (DigestAlgorithm.SHA256,)}
+    only_256: dict[str, Any] = {
+        "allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA256,),
+        "allowed_digests": (DigestAlgorithm.SHA256,),
+    }
     expect_code(ErrorCode.ALGORITHM_NOT_ALLOWED, document, idp, **only_256)
     verified = verify_response(document, idp, allow_sha1=True, **only_256)
     assert verified.signature_algorithm is SignatureAlgorithm.RSA_SHA1
 
 
-@pytest.mark.parametrize("options", [
-    pytest.param({"allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA1,)},
-                 id="rsa-sha1-listed"),
-    pytest.param({"allowed_digests": (DigestAlgorithm.SHA256, DigestAlgorithm.SHA1)},
-                 id="sha1-digest-listed"),
-    pytest.param({"allowed_digests": (DigestAlgorithm.SHA1,), "allow_sha1": False},
-                 id="listed-with-allow-sha1-false"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(
+            {"allowed_signature_algorithms": (SignatureAlgorithm.RSA_SHA1,)}, id="rsa-sha1-listed"
+        ),
+        pytest.param(
+            {"allowed_digests": (DigestAlgorithm.SHA256, DigestAlgorithm.SHA1)},
+            id="sha1-digest-listed",
+        ),
+        pytest.param(
+            {"allowed_digests": (DigestAlgorithm.SHA1,), "allow_sha1": False},
+            id="listed-with-allow-sha1-false",
+        ),
+    ],
+)
 def test_listing_sha1_without_allow_sha1_is_a_programming_error(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, options: dict[str, Any]
 ) -> None:
@@ -155,8 +195,9 @@ def test_listing_sha1_without_allow_sha1_is_a_programming_error(
 def test_hmac_sha1_stays_refused_with_allow_sha1(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp
 ) -> None:
-    document = mutate(build(now, idp_key),
-                      set_signature_method("http://www.w3.org/2000/09/xmldsig#hmac-sha1"))
+    document = mutate(
+        build(now, idp_key), set_signature_method("http://www.w3.org/2000/09/xmldsig#hmac-sha1")
+    )
     expect_code(ErrorCode.ALGORITHM_NOT_ALLOWED, document, idp, allow_sha1=True)
 
 
@@ -185,9 +226,13 @@ def sts() -> Iterator[Sts]:
     provider = IdentityProvider.from_file(WORLD)
     world = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
     with mock_aws():
-        provisioned = provision(world, iam_client_factory=moto_iam_client_factory(),
-                                idp_metadata=provider.metadata(), base_dir=WORLD.parent,
-                                scenario_name="verify-policy")
+        provisioned = provision(
+            world,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=provider.metadata(),
+            base_dir=WORLD.parent,
+            scenario_name="verify-policy",
+        )
         strict = StrictSts(MotoIam(provisioned.extras))
         opted_in = StrictSts(MotoIam(provisioned.extras), allow_sha1=True)
         server = serve_in_thread(StrictStsApp(strict))
@@ -200,19 +245,26 @@ def sts() -> Iterator[Sts]:
 
 
 def _sts_client(endpoint_url: str | None = None) -> Any:
-    return boto3.client("sts", region_name="us-east-1", endpoint_url=endpoint_url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
-def _assume(way: str, strict: StrictSts, server: RunningServer,
-            params: dict[str, Any]) -> dict[str, Any]:
+def _assume(
+    way: str, strict: StrictSts, server: RunningServer, params: dict[str, Any]
+) -> dict[str, Any]:
     """Call AssumeRoleWithSAML ``way``; return the answer or raise ClientError."""
     if way == "python-api":
         try:
             return strict.assume_role_with_saml(**params)
         except StsError as exc:  # in boto3's shape, so that every way in is checked alike
-            raise ClientError({"Error": {"Code": exc.code, "Message": exc.message}},
-                              "AssumeRoleWithSAML") from exc
+            raise ClientError(
+                {"Error": {"Code": exc.code, "Message": exc.message}}, "AssumeRoleWithSAML"
+            ) from exc
     if way == "boto3-in-process":
         with strict_sts(strict):
             answer: dict[str, Any] = _sts_client().assume_role_with_saml(**params)
@@ -247,17 +299,28 @@ def test_strict_sts_accepts_sha1_when_opted_in(sts: Sts, way: str) -> None:
     assert answer["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Admin/alice@corp.example")
 
 
-def test_strict_sts_opt_in_ends_with_the_call(sts: Sts, now: dt.datetime, idp_key: KeyPair,
-                                              idp: TrustedIdp) -> None:
-    assert sts.opted_in.judge(
-        AssumeRoleWithSamlRequest.from_params(sts.sha1_request())).error is None
+def test_strict_sts_opt_in_ends_with_the_call(
+    sts: Sts, now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp
+) -> None:
+    assert (
+        sts.opted_in.judge(AssumeRoleWithSamlRequest.from_params(sts.sha1_request())).error is None
+    )
     document = build(now, idp_key, algorithm=SignatureAlgorithm.RSA_SHA1)
     expect_code(ErrorCode.ALGORITHM_NOT_ALLOWED, document, idp)
 
 
 def test_sts_serve_allow_sha1(sts: Sts) -> None:
-    command = [sys.executable, "-m", "scenarios.cli_sts", "serve", "--port", "0", "--allow-sha1",
-               "--config", str(WORLD.relative_to(ROOT))]
+    command = [
+        sys.executable,
+        "-m",
+        "scenarios.cli_sts",
+        "serve",
+        "--port",
+        "0",
+        "--allow-sha1",
+        "--config",
+        str(WORLD.relative_to(ROOT)),
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url, banner = _wait_for_url(process)
@@ -277,10 +340,15 @@ def _sha1_scenario(folder: Path, sts_settings: dict[str, Any] | None) -> Path:
     """Write the quickstart example signing with RSA-SHA1 (and the given ``sts:`` settings)."""
     document = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
     signing = document["idp"]["signing"]
-    signing.update(key=str(CERTS / "sample-idp.key"), cert=str(CERTS / "sample-idp.crt"),
-                   next_key={"key": str(CERTS / "sample-idp-next.key"),
-                             "cert": str(CERTS / "sample-idp-next.crt")},
-                   algorithm="rsa-sha1")
+    signing.update(
+        key=str(CERTS / "sample-idp.key"),
+        cert=str(CERTS / "sample-idp.crt"),
+        next_key={
+            "key": str(CERTS / "sample-idp-next.key"),
+            "cert": str(CERTS / "sample-idp-next.crt"),
+        },
+        algorithm="rsa-sha1",
+    )
     if sts_settings is not None:
         document["sts"] = sts_settings
     path = folder / "sha1.yaml"
@@ -288,28 +356,39 @@ def _sha1_scenario(folder: Path, sts_settings: dict[str, Any] | None) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("sts_settings", "allowed"), [
-    pytest.param(None, False, id="default"),
-    pytest.param({"allow_sha1": False}, False, id="allow-sha1-false"),
-    pytest.param({"allow_sha1": True}, True, id="allow-sha1-true"),
-])
-def test_scenario_sts_setting_is_read(tmp_path: Path, sts_settings: dict[str, Any] | None,
-                                      allowed: bool) -> None:
+@pytest.mark.parametrize(
+    ("sts_settings", "allowed"),
+    [
+        pytest.param(None, False, id="default"),
+        pytest.param({"allow_sha1": False}, False, id="allow-sha1-false"),
+        pytest.param({"allow_sha1": True}, True, id="allow-sha1-true"),
+    ],
+)
+def test_scenario_sts_setting_is_read(
+    tmp_path: Path, sts_settings: dict[str, Any] | None, allowed: bool
+) -> None:
     loaded = load_scenario(_sha1_scenario(tmp_path, sts_settings))
     assert loaded.scenario.sts.allow_sha1 is allowed
 
 
-@pytest.mark.parametrize(("sts_settings", "status"), [
-    pytest.param(None, 1, id="default-refuses"),
-    pytest.param({"allow_sha1": True}, 0, id="allow-sha1-accepts"),
-])
+@pytest.mark.parametrize(
+    ("sts_settings", "status"),
+    [
+        pytest.param(None, 1, id="default-refuses"),
+        pytest.param({"allow_sha1": True}, 0, id="allow-sha1-accepts"),
+    ],
+)
 def test_fedharness_run_follows_the_scenario_sts_setting(
     tmp_path: Path, sts_settings: dict[str, Any] | None, status: int
 ) -> None:
     """``fedharness run`` (moto in-process) in its own process: moto's state stays its own."""
     result = subprocess.run(
         [sys.executable, "-m", "scenarios.cli", "run", str(_sha1_scenario(tmp_path, sts_settings))],
-        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == status, result.stdout + result.stderr
@@ -352,10 +431,12 @@ def _rsa_key_value(cert_pem: bytes, *, sign_byte: bool = True) -> etree._Element
     numbers = public_key.public_numbers()
     key_value = etree.Element(_ds("KeyValue"))
     rsa_value = etree.SubElement(key_value, _ds("RSAKeyValue"))
-    etree.SubElement(rsa_value, _ds("Modulus")).text = _crypto_binary(numbers.n,
-                                                                      sign_byte=sign_byte)
-    etree.SubElement(rsa_value, _ds("Exponent")).text = _crypto_binary(numbers.e,
-                                                                       sign_byte=sign_byte)
+    etree.SubElement(rsa_value, _ds("Modulus")).text = _crypto_binary(
+        numbers.n, sign_byte=sign_byte
+    )
+    etree.SubElement(rsa_value, _ds("Exponent")).text = _crypto_binary(
+        numbers.e, sign_byte=sign_byte
+    )
     return key_value
 
 
@@ -374,51 +455,107 @@ def _element(tag: str, text: str | None = None, *children: etree._Element) -> et
 
 
 def _attacker_rsa_key_value() -> etree._Element:
-    return _element(_ds("KeyValue"), None, _element(
-        _ds("RSAKeyValue"), None, _element(_ds("Modulus"), "AQAB" * 64),
-        _element(_ds("Exponent"), "AQAB")))
+    return _element(
+        _ds("KeyValue"),
+        None,
+        _element(
+            _ds("RSAKeyValue"),
+            None,
+            _element(_ds("Modulus"), "AQAB" * 64),
+            _element(_ds("Exponent"), "AQAB"),
+        ),
+    )
 
 
 REFUSED_CHILDREN = [
     pytest.param(_attacker_rsa_key_value, "ds:KeyValue", id="attacker-rsa-key-value"),
-    pytest.param(lambda: _element(_ds("KeyValue"), None, _element(
-        _ds("DSAKeyValue"), None, _element(_ds("Y"), "AQAB"))), "ds:KeyValue",
-        id="dsa-key-value"),
-    pytest.param(lambda: _element(_ds("KeyValue"), None, _element(
-        f"{{{DSIG11}}}ECKeyValue", None, _element(f"{{{DSIG11}}}PublicKey", "BAEC"))),
-        "ds:KeyValue", id="ec-key-value"),
-    pytest.param(lambda: _element(_ds("KeyValue"), None, _element(
-        _ds("RSAKeyValue"), None, _element(_ds("Modulus"), "not base64!"),
-        _element(_ds("Exponent"), "AQAB"))), "ds:KeyValue", id="rsa-key-value-not-base64"),
-    pytest.param(lambda: _element(_ds("KeyValue"), "AQAB"), "ds:KeyValue",
-                 id="key-value-with-text-only"),
-    pytest.param(lambda: _element(f"{{{DSIG_MORE}}}HMACKeyValue", "c2VjcmV0"), "HMACKeyValue",
-                 id="hmac-key-value"),
-    pytest.param(lambda: etree.Element(_ds("RetrievalMethod"), URI="file:///etc/passwd",
-                                       Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate"),
-                 "RetrievalMethod", id="retrieval-method"),
-    pytest.param(lambda: _element(_ds("PGPData"), None, _element(_ds("PGPKeyID"), "AQAB")),
-                 "PGPData", id="pgp-data"),
-    pytest.param(lambda: _element(_ds("SPKIData"), None, _element(_ds("SPKISexp"), "AQAB")),
-                 "SPKIData", id="spki-data"),
+    pytest.param(
+        lambda: _element(
+            _ds("KeyValue"), None, _element(_ds("DSAKeyValue"), None, _element(_ds("Y"), "AQAB"))
+        ),
+        "ds:KeyValue",
+        id="dsa-key-value",
+    ),
+    pytest.param(
+        lambda: _element(
+            _ds("KeyValue"),
+            None,
+            _element(f"{{{DSIG11}}}ECKeyValue", None, _element(f"{{{DSIG11}}}PublicKey", "BAEC")),
+        ),
+        "ds:KeyValue",
+        id="ec-key-value",
+    ),
+    pytest.param(
+        lambda: _element(
+            _ds("KeyValue"),
+            None,
+            _element(
+                _ds("RSAKeyValue"),
+                None,
+                _element(_ds("Modulus"), "not base64!"),
+                _element(_ds("Exponent"), "AQAB"),
+            ),
+        ),
+        "ds:KeyValue",
+        id="rsa-key-value-not-base64",
+    ),
+    pytest.param(
+        lambda: _element(_ds("KeyValue"), "AQAB"), "ds:KeyValue", id="key-value-with-text-only"
+    ),
+    pytest.param(
+        lambda: _element(f"{{{DSIG_MORE}}}HMACKeyValue", "c2VjcmV0"),
+        "HMACKeyValue",
+        id="hmac-key-value",
+    ),
+    pytest.param(
+        lambda: etree.Element(
+            _ds("RetrievalMethod"),
+            URI="file:///etc/passwd",
+            Type="http://www.w3.org/2000/09/xmldsig#rawX509Certificate",
+        ),
+        "RetrievalMethod",
+        id="retrieval-method",
+    ),
+    pytest.param(
+        lambda: _element(_ds("PGPData"), None, _element(_ds("PGPKeyID"), "AQAB")),
+        "PGPData",
+        id="pgp-data",
+    ),
+    pytest.param(
+        lambda: _element(_ds("SPKIData"), None, _element(_ds("SPKISexp"), "AQAB")),
+        "SPKIData",
+        id="spki-data",
+    ),
     pytest.param(lambda: _element(_ds("MgmtData"), "secret"), "MgmtData", id="mgmt-data"),
-    pytest.param(lambda: _element(f"{{{DSIG11}}}DEREncodedKeyValue", "AQAB"),
-                 "DEREncodedKeyValue", id="der-encoded-key-value"),
-    pytest.param(lambda: etree.Element(f"{{{DSIG11}}}KeyInfoReference", URI="#_elsewhere"),
-                 "KeyInfoReference", id="key-info-reference"),
-    pytest.param(lambda: _element(qname(NS.XENC, "EncryptedKey")), "EncryptedKey",
-                 id="encrypted-key"),
-    pytest.param(lambda: _element("{urn:evil}Anything", "x"), "Anything",
-                 id="foreign-element"),
+    pytest.param(
+        lambda: _element(f"{{{DSIG11}}}DEREncodedKeyValue", "AQAB"),
+        "DEREncodedKeyValue",
+        id="der-encoded-key-value",
+    ),
+    pytest.param(
+        lambda: etree.Element(f"{{{DSIG11}}}KeyInfoReference", URI="#_elsewhere"),
+        "KeyInfoReference",
+        id="key-info-reference",
+    ),
+    pytest.param(
+        lambda: _element(qname(NS.XENC, "EncryptedKey")), "EncryptedKey", id="encrypted-key"
+    ),
+    pytest.param(lambda: _element("{urn:evil}Anything", "x"), "Anything", id="foreign-element"),
     pytest.param(lambda: _element("KeyValue", "AQAB"), "KeyValue", id="unnamespaced-key-value"),
-    pytest.param(lambda: _element(_ds("KeyName"), "idp", _element("{urn:evil}Inner")),
-                 "ds:KeyName", id="key-name-holding-an-element"),
+    pytest.param(
+        lambda: _element(_ds("KeyName"), "idp", _element("{urn:evil}Inner")),
+        "ds:KeyName",
+        id="key-name-holding-an-element",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("make", "named"), REFUSED_CHILDREN)
 def test_keyinfo_offering_other_key_material_is_refused(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, make: Callable[[], etree._Element],
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    make: Callable[[], etree._Element],
     named: str,
 ) -> None:
     """The signature verifies with the pinned key; what KeyInfo adds is refused anyway."""
@@ -430,8 +567,9 @@ def test_keyinfo_offering_other_key_material_is_refused(
 def test_keyinfo_of_the_response_signature_is_checked_too(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp
 ) -> None:
-    document = mutate(build(now, idp_key, "both"),
-                      add_to_key_info(_attacker_rsa_key_value, "response"))
+    document = mutate(
+        build(now, idp_key, "both"), add_to_key_info(_attacker_rsa_key_value, "response")
+    )
     assert "<samlp:Response>" in expect_code(ErrorCode.KEY_INFO_NOT_ALLOWED, document, idp)
 
 
@@ -441,8 +579,9 @@ def test_key_value_of_another_pinned_key_is_refused(
     """During a rollover both keys are pinned; a KeyValue naming the one that did not sign is
     ambiguous key information, refused as signxml does."""
     trusted = TrustedIdp(ISSUER, (idp_key.cert_pem, idp_next_key.cert_pem))
-    document = mutate(build(now, idp_key),
-                      add_to_key_info(lambda: _rsa_key_value(idp_next_key.cert_pem)))
+    document = mutate(
+        build(now, idp_key), add_to_key_info(lambda: _rsa_key_value(idp_next_key.cert_pem))
+    )
     expect_code(ErrorCode.KEY_INFO_NOT_ALLOWED, document, trusted)
 
 
@@ -468,30 +607,35 @@ def _keycloak_key_info(cert_pem: bytes, *, sign_byte: bool = True) -> Edit:
 def test_keycloak_key_info_is_accepted(
     now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, sign_byte: bool
 ) -> None:
-    document = mutate(build(now, idp_key), _keycloak_key_info(idp_key.cert_pem,
-                                                               sign_byte=sign_byte))
+    document = mutate(
+        build(now, idp_key), _keycloak_key_info(idp_key.cert_pem, sign_byte=sign_byte)
+    )
     assert b"<ds:KeyName>" in document and b"<ds:RSAKeyValue>" in document
     verified = verify_response(document, idp)
     assert verified.name_id == NAME_ID and verified.certificate == idp_key.cert_pem
 
 
 def test_key_name_alone_is_accepted(now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp) -> None:
-    document = mutate(build(now, idp_key),
-                      add_to_key_info(lambda: _element(_ds("KeyName"), "signing-2026")))
+    document = mutate(
+        build(now, idp_key), add_to_key_info(lambda: _element(_ds("KeyName"), "signing-2026"))
+    )
     assert verify_response(document, idp).name_id == NAME_ID
 
 
 def test_strict_sts_refuses_an_attacker_key_value(sts: Sts) -> None:
-    key_value = (b"<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>" + b"AQAB" * 64 + b"</ds:Modulus>"
-                 b"<ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>")
+    key_value = (
+        b"<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>" + b"AQAB" * 64 + b"</ds:Modulus>"
+        b"<ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>"
+    )
     forge = sts.forge()
 
     def add_key_value(xml: bytes) -> bytes:
         assert xml.count(b"</ds:X509Data>") == 1
         return xml.replace(b"</ds:X509Data>", b"</ds:X509Data>" + key_value)
 
-    verdict = sts.strict.judge(AssumeRoleWithSamlRequest.from_params(
-        forge.request(forge.issue(edit=add_key_value))))
+    verdict = sts.strict.judge(
+        AssumeRoleWithSamlRequest.from_params(forge.request(forge.issue(edit=add_key_value)))
+    )
     assert verdict.error is not None and verdict.error.code == "InvalidIdentityToken"
     assert verdict.failed_rule == "saml.signature"
     assert (verdict.error.detail or "").startswith("key_info_not_allowed:"), verdict.error.detail
@@ -542,8 +686,9 @@ def test_a_bad_cap_is_a_programming_error(
 def test_strict_sts_keeps_the_aws_limit_below_the_cap(sts: Sts) -> None:
     assert MAX_ASSERTION_CHARS * 3 // 4 < MAX_DOCUMENT_BYTES
     forge = sts.forge()
-    verdict = sts.strict.judge(AssumeRoleWithSamlRequest.from_params(
-        forge.request("A" * (MAX_ASSERTION_CHARS + 1))))
+    verdict = sts.strict.judge(
+        AssumeRoleWithSamlRequest.from_params(forge.request("A" * (MAX_ASSERTION_CHARS + 1)))
+    )
     assert verdict.error is not None and verdict.error.code == "ValidationError"
     assert verdict.failed_rule == "request.assertion_length"
 
@@ -589,10 +734,15 @@ def extra_copy_of_the_response_signature(idp_key: KeyPair, now: dt.datetime) -> 
     return edit
 
 
-def _second_signed_assertion(idp_key: KeyPair, now: dt.datetime, *,
-                             reference: str | None) -> Edit:
-    donor = etree.fromstring(build(now, idp_key, "assertion", assertion_changes={
-        "assertion_id": "_assertion2", "name_id": EVIL}))
+def _second_signed_assertion(idp_key: KeyPair, now: dt.datetime, *, reference: str | None) -> Edit:
+    donor = etree.fromstring(
+        build(
+            now,
+            idp_key,
+            "assertion",
+            assertion_changes={"assertion_id": "_assertion2", "name_id": EVIL},
+        )
+    )
 
     def edit(root: etree._Element) -> None:
         second = assertion_of(donor)
@@ -614,8 +764,9 @@ def second_assertion_referencing_the_first(idp_key: KeyPair, now: dt.datetime) -
 
 
 def _signed_metadata(idp_key: KeyPair) -> etree._Element:
-    metadata = etree.fromstring(metadata_bytes(MetadataSpec(
-        entity_id=ISSUER, signing_keys=(idp_key,), endpoints=ENDPOINTS)))
+    metadata = etree.fromstring(
+        metadata_bytes(MetadataSpec(entity_id=ISSUER, signing_keys=(idp_key,), endpoints=ENDPOINTS))
+    )
     metadata.set("ID", "_metadata1")
     sign_element(metadata, idp_key)
     return metadata
@@ -640,8 +791,9 @@ def signed_assertion_wrapped_in_metadata(idp_key: KeyPair, now: dt.datetime) -> 
     def edit(root: etree._Element) -> None:
         assertion = assertion_of(root)
         assertion.addprevious(_evil_copy(assertion))
-        wrapper = etree.SubElement(_extensions(root), qname(NS.MD, "EntityDescriptor"),
-                                   entityID=ISSUER)
+        wrapper = etree.SubElement(
+            _extensions(root), qname(NS.MD, "EntityDescriptor"), entityID=ISSUER
+        )
         wrapper.append(assertion)
 
     return edit
@@ -687,36 +839,95 @@ def _evil_in_extensions(tag: str) -> Callable[[KeyPair, dt.datetime], Edit]:
     return make
 
 
-@pytest.mark.parametrize(("sign", "make", "code"), [
-    pytest.param("assertion", two_response_signatures, ErrorCode.SIGNATURE_PLACEMENT,
-                 id="two-response-signatures"),
-    pytest.param("response", extra_copy_of_the_response_signature,
-                 ErrorCode.SIGNATURE_PLACEMENT, id="response-signature-twice"),
-    pytest.param("assertion", two_signed_assertions, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="two-signed-assertions"),
-    pytest.param("assertion", second_assertion_referencing_the_first,
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="xsw-multi-signed"),
-    pytest.param("none", signed_metadata_in_unsigned_response, ErrorCode.SIGNATURE_PLACEMENT,
-                 id="xsw-metadata/signed-metadata-in-unsigned-response"),
-    pytest.param("assertion", signed_assertion_wrapped_in_metadata,
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="xsw-metadata/assertion-in-entity-descriptor"),
-    pytest.param("assertion", only_assertion_wrapped_in_metadata, ErrorCode.ASSERTION_MISPLACED,
-                 id="xsw-metadata/only-assertion-in-entity-descriptor"),
-    pytest.param("assertion", evil_assertion_in_status_detail, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="evil-assertion-in-status-detail/assertion-signed"),
-    pytest.param("response", evil_assertion_in_status_detail, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="evil-assertion-in-status-detail/response-signed"),
-    pytest.param("response", evil_assertion_in_advice, ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="evil-assertion-in-advice/response-signed"),
-    pytest.param("assertion", _evil_in_extensions(qname(NS.SAML, "Assertion")),
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="evil-assertion-in-extensions"),
-    pytest.param("assertion", _evil_in_extensions("Assertion"), ErrorCode.MULTIPLE_ASSERTIONS,
-                 id="unnamespaced-assertion-in-extensions"),
-    pytest.param("assertion", _evil_in_extensions("{urn:evil}Assertion"),
-                 ErrorCode.MULTIPLE_ASSERTIONS, id="foreign-namespace-assertion-in-extensions"),
-])
+@pytest.mark.parametrize(
+    ("sign", "make", "code"),
+    [
+        pytest.param(
+            "assertion",
+            two_response_signatures,
+            ErrorCode.SIGNATURE_PLACEMENT,
+            id="two-response-signatures",
+        ),
+        pytest.param(
+            "response",
+            extra_copy_of_the_response_signature,
+            ErrorCode.SIGNATURE_PLACEMENT,
+            id="response-signature-twice",
+        ),
+        pytest.param(
+            "assertion",
+            two_signed_assertions,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="two-signed-assertions",
+        ),
+        pytest.param(
+            "assertion",
+            second_assertion_referencing_the_first,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="xsw-multi-signed",
+        ),
+        pytest.param(
+            "none",
+            signed_metadata_in_unsigned_response,
+            ErrorCode.SIGNATURE_PLACEMENT,
+            id="xsw-metadata/signed-metadata-in-unsigned-response",
+        ),
+        pytest.param(
+            "assertion",
+            signed_assertion_wrapped_in_metadata,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="xsw-metadata/assertion-in-entity-descriptor",
+        ),
+        pytest.param(
+            "assertion",
+            only_assertion_wrapped_in_metadata,
+            ErrorCode.ASSERTION_MISPLACED,
+            id="xsw-metadata/only-assertion-in-entity-descriptor",
+        ),
+        pytest.param(
+            "assertion",
+            evil_assertion_in_status_detail,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="evil-assertion-in-status-detail/assertion-signed",
+        ),
+        pytest.param(
+            "response",
+            evil_assertion_in_status_detail,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="evil-assertion-in-status-detail/response-signed",
+        ),
+        pytest.param(
+            "response",
+            evil_assertion_in_advice,
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="evil-assertion-in-advice/response-signed",
+        ),
+        pytest.param(
+            "assertion",
+            _evil_in_extensions(qname(NS.SAML, "Assertion")),
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="evil-assertion-in-extensions",
+        ),
+        pytest.param(
+            "assertion",
+            _evil_in_extensions("Assertion"),
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="unnamespaced-assertion-in-extensions",
+        ),
+        pytest.param(
+            "assertion",
+            _evil_in_extensions("{urn:evil}Assertion"),
+            ErrorCode.MULTIPLE_ASSERTIONS,
+            id="foreign-namespace-assertion-in-extensions",
+        ),
+    ],
+)
 def test_wrapping_shapes_are_refused_before_any_crypto(
-    now: dt.datetime, idp_key: KeyPair, idp: TrustedIdp, sign: str,
-    make: Callable[[KeyPair, dt.datetime], Edit], code: ErrorCode,
+    now: dt.datetime,
+    idp_key: KeyPair,
+    idp: TrustedIdp,
+    sign: str,
+    make: Callable[[KeyPair, dt.datetime], Edit],
+    code: ErrorCode,
 ) -> None:
     expect_code(code, mutate(build(now, idp_key, sign), make(idp_key, now)), idp)

@@ -47,12 +47,16 @@ def one_rule(text: str) -> Rule:
 def test_aws_blog_rule_set_parses_into_four_rules() -> None:
     rule_set = parse_rules((DATA / "aws-blog.rules").read_text(), source="aws-blog.rules")
     assert [rule.name for rule in rule_set.rules] == [
-        "NameId", "RoleSessionName", "Get AD Groups", "Roles"]
+        "NameId",
+        "RoleSessionName",
+        "Get AD Groups",
+        "Roles",
+    ]
     assert rule_set.rules[0].annotations == (("RuleTemplate", "MapClaims"), ("RuleName", "NameId"))
     assert [rule.action.kind for rule in rule_set.rules] == ["issue", "issue", "add", "issue"]
     assert (rule_set.rules[3].line, rule_set.rules[3].column) == (13, 1)
     assert rule_set.rules[3].text.startswith('c:[Type == "http://temp/variable", Value =~')
-    assert rule_set.rules[3].text.endswith("role/ADFS-\"));")
+    assert rule_set.rules[3].text.endswith('role/ADFS-"));')
     assert rule_set.source == "aws-blog.rules"
 
 
@@ -85,8 +89,10 @@ def test_empty_conditions_and_empty_selector() -> None:
 
 
 def test_conjunction_of_selectors_with_a_join() -> None:
-    rule = one_rule('c1:[Type == "a"] && c2:[Type == "b", Value == c1.Value] '
-                    "&& [Type == \"c\"] => issue(claim = c2);")
+    rule = one_rule(
+        'c1:[Type == "a"] && c2:[Type == "b", Value == c1.Value] '
+        '&& [Type == "c"] => issue(claim = c2);'
+    )
     first, second, third = rule.conditions
     assert isinstance(second, Selector) and isinstance(third, Selector)
     assert second.matches[1].expr == ClaimRef("c1", ClaimProperty.VALUE)
@@ -95,8 +101,10 @@ def test_conjunction_of_selectors_with_a_join() -> None:
 
 
 def test_aggregates() -> None:
-    rule = one_rule('EXISTS([Type == "a"]) && NOT EXISTS([Value =~ "b"]) && COUNT([]) >= 2 '
-                    '=> issue(Type = "t");')
+    rule = one_rule(
+        'EXISTS([Type == "a"]) && NOT EXISTS([Value =~ "b"]) && COUNT([]) >= 2 '
+        '=> issue(Type = "t");'
+    )
     exists, not_exists, count = rule.conditions
     type_is_a = Match(ClaimProperty.TYPE, MatchOperator.EQUAL, StringLiteral("a"), 1, 9)
     assert exists == Aggregate("exists", (type_is_a,), 'EXISTS([Type == "a"])')
@@ -107,15 +115,17 @@ def test_aggregates() -> None:
 
 @pytest.mark.parametrize("comparison", ["==", "!=", ">", ">=", "<", "<="])
 def test_count_comparisons(comparison: str) -> None:
-    (count,) = one_rule(f"COUNT([]) {comparison} 10 => issue(Type = \"t\");").conditions
+    (count,) = one_rule(f'COUNT([]) {comparison} 10 => issue(Type = "t");').conditions
     assert isinstance(count, Aggregate)
     assert (count.comparison, count.number) == (comparison, 10)
 
 
 def test_new_claim_with_every_property_and_claim_properties() -> None:
-    rule = one_rule('c:[] => add(Type = "t", Value = c.Value, ValueType = c.ValueType, '
-                    'Issuer = c.Issuer, OriginalIssuer = c.OriginalIssuer, '
-                    'Properties["http://p/format"] = c.Properties["http://p/in"]);')
+    rule = one_rule(
+        'c:[] => add(Type = "t", Value = c.Value, ValueType = c.ValueType, '
+        "Issuer = c.Issuer, OriginalIssuer = c.OriginalIssuer, "
+        'Properties["http://p/format"] = c.Properties["http://p/in"]);'
+    )
     assert rule.action.kind == "add"
     statement = rule.action.statement
     assert isinstance(statement, NewClaim)
@@ -124,8 +134,9 @@ def test_new_claim_with_every_property_and_claim_properties() -> None:
         Assignment(ClaimRef("c", ClaimProperty.VALUE), prop=ClaimProperty.VALUE),
         Assignment(ClaimRef("c", ClaimProperty.VALUE_TYPE), prop=ClaimProperty.VALUE_TYPE),
         Assignment(ClaimRef("c", ClaimProperty.ISSUER), prop=ClaimProperty.ISSUER),
-        Assignment(ClaimRef("c", ClaimProperty.ORIGINAL_ISSUER),
-                   prop=ClaimProperty.ORIGINAL_ISSUER),
+        Assignment(
+            ClaimRef("c", ClaimProperty.ORIGINAL_ISSUER), prop=ClaimProperty.ORIGINAL_ISSUER
+        ),
         Assignment(PropertyRef("c", "http://p/in"), property_name="http://p/format"),
     )
 
@@ -137,40 +148,59 @@ def test_assignments_in_any_order() -> None:
 
 
 def test_concatenation_and_nested_regex_replace() -> None:
-    statement = one_rule('c:[] => issue(Type = "t", Value = "Hello " + RegExReplace('
-                         'RegExReplace(c.Value, "a", "b"), "^(?<x>.)", "${x}") + c.Type);'
-                         ).action.statement
+    statement = one_rule(
+        'c:[] => issue(Type = "t", Value = "Hello " + RegExReplace('
+        'RegExReplace(c.Value, "a", "b"), "^(?<x>.)", "${x}") + c.Type);'
+    ).action.statement
     assert isinstance(statement, NewClaim)
     value = statement.assignments[1].expr
-    assert value == Concat((
-        StringLiteral("Hello "),
-        RegexReplace(RegexReplace(ClaimRef("c", ClaimProperty.VALUE), StringLiteral("a"),
-                                  StringLiteral("b")), StringLiteral("^(?<x>.)"),
-                     StringLiteral("${x}")),
-        ClaimRef("c", ClaimProperty.TYPE),
-    ))
+    assert value == Concat(
+        (
+            StringLiteral("Hello "),
+            RegexReplace(
+                RegexReplace(
+                    ClaimRef("c", ClaimProperty.VALUE), StringLiteral("a"), StringLiteral("b")
+                ),
+                StringLiteral("^(?<x>.)"),
+                StringLiteral("${x}"),
+            ),
+            ClaimRef("c", ClaimProperty.TYPE),
+        )
+    )
 
 
 def test_attribute_store_form() -> None:
-    rule = one_rule(f'c:[Type == "{WINDOWS}"]\n => issue(store = "Active Directory", '
-                    'types = ("http://a", "http://b"), query = ";mail,sn;{0}", '
-                    'param = c.Value, param = "x");')
+    rule = one_rule(
+        f'c:[Type == "{WINDOWS}"]\n => issue(store = "Active Directory", '
+        'types = ("http://a", "http://b"), query = ";mail,sn;{0}", '
+        'param = c.Value, param = "x");'
+    )
     assert rule.action.statement == StoreQuery(
-        "Active Directory", ("http://a", "http://b"), ";mail,sn;{0}",
-        (ClaimRef("c", ClaimProperty.VALUE), StringLiteral("x")), 2, 19)
+        "Active Directory",
+        ("http://a", "http://b"),
+        ";mail,sn;{0}",
+        (ClaimRef("c", ClaimProperty.VALUE), StringLiteral("x")),
+        2,
+        19,
+    )
 
 
 def test_attribute_store_without_param() -> None:
-    statement = one_rule('=> add(store = "Active Directory", types = ("t"), query = ";mail;x");'
-                         ).action.statement
+    statement = one_rule(
+        '=> add(store = "Active Directory", types = ("t"), query = ";mail;x");'
+    ).action.statement
     assert isinstance(statement, StoreQuery) and statement.params == ()
 
 
-@pytest.mark.parametrize("text", [
-    'C:[TYPE == "x"] => ISSUE(CLAIM = C);',
-    'c:[type == "x"] => issue(claim = c);',
-    'c:[tYpE == "x"] => IsSuE(ClAiM = c);',
-], ids=["upper", "lower", "mixed"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'C:[TYPE == "x"] => ISSUE(CLAIM = C);',
+        'c:[type == "x"] => issue(claim = c);',
+        'c:[tYpE == "x"] => IsSuE(ClAiM = c);',
+    ],
+    ids=["upper", "lower", "mixed"],
+)
 def test_keywords_are_case_insensitive(text: str) -> None:
     rule = one_rule(text)
     assert rule.action.kind == "issue"
@@ -179,10 +209,15 @@ def test_keywords_are_case_insensitive(text: str) -> None:
 
 
 def test_keyword_spellings_of_functions_and_aggregates() -> None:
-    rule = one_rule('exists([type == "a"]) && not Exists([]) && count([]) > 0 '
-                    '=> issue(type = "t", value = regexreplace("a", "a", "b"));')
+    rule = one_rule(
+        'exists([type == "a"]) && not Exists([]) && count([]) > 0 '
+        '=> issue(type = "t", value = regexreplace("a", "a", "b"));'
+    )
     assert [c.kind for c in rule.conditions if isinstance(c, Aggregate)] == [
-        "exists", "not exists", "count"]
+        "exists",
+        "not exists",
+        "count",
+    ]
 
 
 def test_identifier_that_starts_with_a_keyword() -> None:
@@ -191,7 +226,7 @@ def test_identifier_that_starts_with_a_keyword() -> None:
 
 
 def test_strings_keep_backslashes_and_single_quotes() -> None:
-    (selector,) = one_rule(r'''c:[Value =~ "^CORP\\[\w']+$"] => issue(claim = c);''').conditions
+    (selector,) = one_rule(r"""c:[Value =~ "^CORP\\[\w']+$"] => issue(claim = c);""").conditions
     assert isinstance(selector, Selector)
     assert selector.matches[0].expr == StringLiteral(r"^CORP\\[\w']+$")
 
@@ -246,8 +281,9 @@ def test_there_are_at_least_twenty_malformed_cases() -> None:
 
 def test_error_names_the_source_file() -> None:
     with pytest.raises(ClaimRuleSyntaxError) as caught:
-        parse_rules('@RuleName = "a"\n\n\n\n\n\nc:[Type == "x"] ; issue(claim = c);',
-                    source="rules.txt")
+        parse_rules(
+            '@RuleName = "a"\n\n\n\n\n\nc:[Type == "x"] ; issue(claim = c);', source="rules.txt"
+        )
     assert str(caught.value) == "rules.txt:7:17: expected '=>' after the conditions, found ';'"
     assert isinstance(caught.value, MappingError)
     assert caught.value.code == "claim_rule_syntax"
@@ -255,10 +291,54 @@ def test_error_names_the_source_file() -> None:
 
 # --- never anything but ClaimRuleSyntaxError ------------------------------------------------
 
-TOKENS = ["c", "c1", ":", "[", "]", "(", ")", ",", ";", ".", "=>", "==", "!=", "=~", "!~", "=",
-          "&&", "+", ">", ">=", "@", '"x"', '"', "“", "Type", "Value", "ValueType", "Issuer",
-          "Properties", "issue", "add", "claim", "store", "types", "query", "param", "EXISTS",
-          "NOT", "COUNT", "RegExReplace", "12", " ", "\n", "\\", "#", "x"]
+TOKENS = [
+    "c",
+    "c1",
+    ":",
+    "[",
+    "]",
+    "(",
+    ")",
+    ",",
+    ";",
+    ".",
+    "=>",
+    "==",
+    "!=",
+    "=~",
+    "!~",
+    "=",
+    "&&",
+    "+",
+    ">",
+    ">=",
+    "@",
+    '"x"',
+    '"',
+    "“",
+    "Type",
+    "Value",
+    "ValueType",
+    "Issuer",
+    "Properties",
+    "issue",
+    "add",
+    "claim",
+    "store",
+    "types",
+    "query",
+    "param",
+    "EXISTS",
+    "NOT",
+    "COUNT",
+    "RegExReplace",
+    "12",
+    " ",
+    "\n",
+    "\\",
+    "#",
+    "x",
+]
 
 
 def assert_parses_or_syntax_error(text: str) -> None:
@@ -288,4 +368,4 @@ def test_mutated_aws_blog_rules_never_crash_the_parser(data: st.DataObject) -> N
     position = data.draw(st.integers(0, len(text)))
     cut = data.draw(st.integers(0, 10))
     insert = data.draw(st.sampled_from(TOKENS))
-    assert_parses_or_syntax_error(text[:position] + insert + text[position + cut:])
+    assert_parses_or_syntax_error(text[:position] + insert + text[position + cut :])

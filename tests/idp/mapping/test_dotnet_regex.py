@@ -51,8 +51,9 @@ TRANSLATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("dotnet", "python"), [(d, p) for d, p, _ in TRANSLATIONS],
-                         ids=[i for *_, i in TRANSLATIONS])
+@pytest.mark.parametrize(
+    ("dotnet", "python"), [(d, p) for d, p, _ in TRANSLATIONS], ids=[i for *_, i in TRANSLATIONS]
+)
 def test_translate(dotnet: str, python: str) -> None:
     assert translate(dotnet) == python
 
@@ -65,47 +66,62 @@ def test_translations_compile_without_warnings() -> None:
             compile_dotnet(dotnet)
 
 
-@pytest.mark.parametrize(("pattern", "value", "found"), [
-    ("AWS-", "xAWS-Dev", True),
-    ("^AWS-", "xAWS-Dev", False),
-    ("AWS-", "aws-Dev", False),
-    ("(?i)^AWS-", "aws-Dev", True),
-    ("(?i)^AWS-([\\d]{12})", "AWS-1234567890123-Admin", True),
-    ("(?i)^AWS-([\\d]{12})", "AWS-12345678901-Admin", False),
-    ("a(?i)b|c", "C", True),
-    ("a(?i)b|c", "aB", True),
-    ("a(?i)b|c", "AB", False),
-    (r"a\Z", "a\n", True),
-    (r"a\z", "a\n", False),
-    ("^(?i)S-1-5-21-1+$", "s-1-5-21-111", True),
-], ids=lambda v: repr(v) if isinstance(v, str) else str(v))
-def test_search_is_unanchored_and_case_sensitive_by_default(pattern: str, value: str,
-                                                             found: bool) -> None:
+@pytest.mark.parametrize(
+    ("pattern", "value", "found"),
+    [
+        ("AWS-", "xAWS-Dev", True),
+        ("^AWS-", "xAWS-Dev", False),
+        ("AWS-", "aws-Dev", False),
+        ("(?i)^AWS-", "aws-Dev", True),
+        ("(?i)^AWS-([\\d]{12})", "AWS-1234567890123-Admin", True),
+        ("(?i)^AWS-([\\d]{12})", "AWS-12345678901-Admin", False),
+        ("a(?i)b|c", "C", True),
+        ("a(?i)b|c", "aB", True),
+        ("a(?i)b|c", "AB", False),
+        (r"a\Z", "a\n", True),
+        (r"a\z", "a\n", False),
+        ("^(?i)S-1-5-21-1+$", "s-1-5-21-111", True),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, str) else str(v),
+)
+def test_search_is_unanchored_and_case_sensitive_by_default(
+    pattern: str, value: str, found: bool
+) -> None:
     assert search(pattern, value) is found
 
 
-@pytest.mark.parametrize(("value", "pattern", "replacement", "result"), [
-    ("AWS-Dev", "AWS-", "X-", "X-Dev"),
-    ("AWS-Dev-AWS-Admin", "AWS-", "X-", "X-Dev-X-Admin"),
-    ("aws-Dev", "AWS-", "X-", "aws-Dev"),
-    ("AWS-123456789012-Admin", "AWS-([\\d]{12})-", "arn:$1:role/", "arn:123456789012:role/Admin"),
-    ("ab", "(a)(b)", "${2}${1}", "ba"),
-    ("ab", "(?<first>a)(?<second>b)", "${second}-${first}", "b-a"),
-    ("ab", "(?<n>a)(b)", "$1|$2|${n}", "b|a|a"),
-    ("ab", "a", "[$0|$&]", "[a|a]b"),
-    ("ab", "a", "$$1", "$1b"),
-    ("ab", "(a)", "$12", "$12b"),
-    ("ab", "(a)", "${nope}", "${nope}b"),
-    ("ab", "(a)", "$", "$b"),
-    ("xay", "a", "[$`|$'|$_]", "x[x|y|xay]y"),
-    ("ab", "(?<n>a)(b)", "$+", "a"),
-    ("ab", "(a)|(c)", "[$2]", "[]b"),
-    ("a", "a", "\\1\\n", "\\1\\n"),
-    ("CORP\\alice", "(?<domain>[^\\\\]+)\\\\(?<user>.+)", "${user}", "alice"),
-    ("abxd", "x*", "-", "-a-b--d-"),
-], ids=lambda v: repr(v))
-def test_regex_replace_follows_dotnet(value: str, pattern: str, replacement: str,
-                                      result: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "pattern", "replacement", "result"),
+    [
+        ("AWS-Dev", "AWS-", "X-", "X-Dev"),
+        ("AWS-Dev-AWS-Admin", "AWS-", "X-", "X-Dev-X-Admin"),
+        ("aws-Dev", "AWS-", "X-", "aws-Dev"),
+        (
+            "AWS-123456789012-Admin",
+            "AWS-([\\d]{12})-",
+            "arn:$1:role/",
+            "arn:123456789012:role/Admin",
+        ),
+        ("ab", "(a)(b)", "${2}${1}", "ba"),
+        ("ab", "(?<first>a)(?<second>b)", "${second}-${first}", "b-a"),
+        ("ab", "(?<n>a)(b)", "$1|$2|${n}", "b|a|a"),
+        ("ab", "a", "[$0|$&]", "[a|a]b"),
+        ("ab", "a", "$$1", "$1b"),
+        ("ab", "(a)", "$12", "$12b"),
+        ("ab", "(a)", "${nope}", "${nope}b"),
+        ("ab", "(a)", "$", "$b"),
+        ("xay", "a", "[$`|$'|$_]", "x[x|y|xay]y"),
+        ("ab", "(?<n>a)(b)", "$+", "a"),
+        ("ab", "(a)|(c)", "[$2]", "[]b"),
+        ("a", "a", "\\1\\n", "\\1\\n"),
+        ("CORP\\alice", "(?<domain>[^\\\\]+)\\\\(?<user>.+)", "${user}", "alice"),
+        ("abxd", "x*", "-", "-a-b--d-"),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_regex_replace_follows_dotnet(
+    value: str, pattern: str, replacement: str, result: str
+) -> None:
     assert regex_replace(value, pattern, replacement) == result
 
 
@@ -114,16 +130,20 @@ def test_replace_all_counts_replacements() -> None:
     assert replace_all("aws-Dev", "AWS-", "") == ("aws-Dev", 0)
 
 
-@pytest.mark.parametrize(("replacement", "pattern", "template"), [
-    ("$1", "(a)", r"\g<1>"),
-    ("${name}x", "(?<name>a)", r"\g<1>x"),
-    ("$0$&", "a", r"\g<0>\g<0>"),
-    ("$$", "a", "$"),
-    ("a\\b", "a", "a\\\\b"),
-    ("$1", "(?<n>a)(b)", r"\g<2>"),
-])
-def test_translate_replacement_to_a_re_sub_template(replacement: str, pattern: str,
-                                                    template: str) -> None:
+@pytest.mark.parametrize(
+    ("replacement", "pattern", "template"),
+    [
+        ("$1", "(a)", r"\g<1>"),
+        ("${name}x", "(?<name>a)", r"\g<1>x"),
+        ("$0$&", "a", r"\g<0>\g<0>"),
+        ("$$", "a", "$"),
+        ("a\\b", "a", "a\\\\b"),
+        ("$1", "(?<n>a)(b)", r"\g<2>"),
+    ],
+)
+def test_translate_replacement_to_a_re_sub_template(
+    replacement: str, pattern: str, template: str
+) -> None:
     assert translate_replacement(replacement, pattern) == template
     assert re.sub(translate(pattern), template, "ab") == regex_replace("ab", pattern, replacement)
 
@@ -134,28 +154,32 @@ def test_replacements_without_a_template_form(replacement: str) -> None:
         translate_replacement(replacement, "a")
 
 
-@pytest.mark.parametrize(("pattern", "reason"), [
-    (r"\p{L}", "Unicode categories"),
-    (r"\P{Lu}", "Unicode categories"),
-    (r"\Ga", r"\G"),
-    ("(?<a-b>x)", "balancing groups"),
-    ("(?<2>x)", "explicitly numbered groups"),
-    ("(?(a)b|c)", "conditionals"),
-    ("(?n)(a)", "ExplicitCapture"),
-    ("[a-z-[aeiou]]", "subtraction"),
-    ("(?<a>x)(?<a>y)", "used twice"),
-    ("a**", "nested quantifier"),
-    ("a{2}{3}", "nested quantifier"),
-    (r"\1", "undefined group number 1"),
-    (r"\k<zz>", "undefined group name 'zz'"),
-    ("(a", "missing ')'"),
-    ("a)", "too many ')'"),
-    ("[abc", "unterminated [] set"),
-    ("(?<=a+)b", "look-behind requires fixed-width"),
-    ("a\\", "illegal \\ at the end"),
-    ("(?P<x>a)", "not supported"),
-    ("*a", "nothing to repeat"),
-], ids=lambda v: repr(v))
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"\p{L}", "Unicode categories"),
+        (r"\P{Lu}", "Unicode categories"),
+        (r"\Ga", r"\G"),
+        ("(?<a-b>x)", "balancing groups"),
+        ("(?<2>x)", "explicitly numbered groups"),
+        ("(?(a)b|c)", "conditionals"),
+        ("(?n)(a)", "ExplicitCapture"),
+        ("[a-z-[aeiou]]", "subtraction"),
+        ("(?<a>x)(?<a>y)", "used twice"),
+        ("a**", "nested quantifier"),
+        ("a{2}{3}", "nested quantifier"),
+        (r"\1", "undefined group number 1"),
+        (r"\k<zz>", "undefined group name 'zz'"),
+        ("(a", "missing ')'"),
+        ("a)", "too many ')'"),
+        ("[abc", "unterminated [] set"),
+        ("(?<=a+)b", "look-behind requires fixed-width"),
+        ("a\\", "illegal \\ at the end"),
+        ("(?P<x>a)", "not supported"),
+        ("*a", "nothing to repeat"),
+    ],
+    ids=lambda v: repr(v),
+)
 def test_unsupported_or_invalid_patterns_are_refused_clearly(pattern: str, reason: str) -> None:
     with pytest.raises(DotnetRegexError) as caught:
         compile_dotnet(pattern)

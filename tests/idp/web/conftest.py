@@ -34,7 +34,9 @@ def write_idp_config(folder: Path, sp_base: str) -> Path:
     """Write the web IdP's config (and the SPs' metadata files) into ``folder``."""
     service_providers = "".join(
         f"    {name}: {{acs: '{sp_base}/{name}/acs', audience: ['http://{name}.test/metadata'],"
-        f" name_id_format: transient}}\n" for name in SP_NAMES)
+        f" name_id_format: transient}}\n"
+        for name in SP_NAMES
+    )
     if XMLSEC1 is not None:  # the SPs' own metadata, as pysaml2 publishes it
         from tests.idp.web.pysaml2_sp import sp_metadata
 
@@ -45,12 +47,14 @@ def write_idp_config(folder: Path, sp_base: str) -> Path:
         web_sps = "".join(
             f"      {name}: {{entity_id: 'http://{name}.test/metadata', signing_certs: "
             f"['{CERTS / 'sample-sp.crt'}'], want_authn_requests_signed: {str(signed).lower()}, "
-            f"slo_url: '{sp_base}/{name}/slo'}}\n" for name, signed in SP_NAMES.items())
+            f"slo_url: '{sp_base}/{name}/slo'}}\n"
+            for name, signed in SP_NAMES.items()
+        )
     path = folder / "idp.yaml"
     path.write_text(f"""\
 idp:
   entity_id: {IDP_ENTITY_ID}
-  signing: {{key: {CERTS / 'sample-idp.key'}, cert: {CERTS / 'sample-idp.crt'}}}
+  signing: {{key: {CERTS / "sample-idp.key"}, cert: {CERTS / "sample-idp.crt"}}}
   mapping:
     explicit:
       provider_name: CorpIdP
@@ -143,9 +147,14 @@ class Browser:
         """GET ``url``."""
         return self.session.get(url, timeout=30, **kwargs)
 
-    def submit(self, page: requests.Response, *, form_id: str | None = None,
-               button: tuple[str, str] | None = None,
-               values: dict[str, str] | None = None) -> requests.Response:
+    def submit(
+        self,
+        page: requests.Response,
+        *,
+        form_id: str | None = None,
+        button: tuple[str, str] | None = None,
+        values: dict[str, str] | None = None,
+    ) -> requests.Response:
         """Submit a form of ``page`` (by id, else the first), as pressing ``button`` would."""
         form = form_of(page, form_id)
         fields = {
@@ -167,8 +176,9 @@ def form_of(page: requests.Response, form_id: str | None = None) -> Any:
     document = lxml_html.fromstring(page.content)
     forms = document.xpath(f"//form[@id='{form_id}']" if form_id else "//form")
     if not forms:
-        raise AssertionError(f"no form on the page ({page.status_code} {page.url}):\n"
-                             f"{page.text[:2000]}")
+        raise AssertionError(
+            f"no form on the page ({page.status_code} {page.url}):\n{page.text[:2000]}"
+        )
     return forms[0]
 
 

@@ -19,19 +19,30 @@ PLAIN_SP = "http://plain-sp.test/metadata"
 SIGNED_SP = "http://signed-sp.test/metadata"
 
 
-def authn_request(issuer: str | None = PLAIN_SP, *, issue_instant: dt.datetime | None = None,
-                  acs: str | None = None, protocol_binding: str | None = None,
-                  destination: str | None = None, is_passive: bool = False,
-                  force_authn: bool = False, name_id_format: str | None = None,
-                  request_id: str | None = None) -> etree._Element:
+def authn_request(
+    issuer: str | None = PLAIN_SP,
+    *,
+    issue_instant: dt.datetime | None = None,
+    acs: str | None = None,
+    protocol_binding: str | None = None,
+    destination: str | None = None,
+    is_passive: bool = False,
+    force_authn: bool = False,
+    name_id_format: str | None = None,
+    request_id: str | None = None,
+) -> etree._Element:
     """Return a ``samlp:AuthnRequest`` element with the given fields."""
-    root = etree.Element(qname(NS.SAMLP, "AuthnRequest"),
-                         nsmap={"samlp": NS.SAMLP, "saml": NS.SAML})
+    root = etree.Element(
+        qname(NS.SAMLP, "AuthnRequest"), nsmap={"samlp": NS.SAMLP, "saml": NS.SAML}
+    )
     root.set("ID", request_id or new_id())
     root.set("Version", "2.0")
     root.set("IssueInstant", saml_time(issue_instant or dt.datetime.now(dt.UTC)))
-    for name, value in (("AssertionConsumerServiceURL", acs),
-                        ("ProtocolBinding", protocol_binding), ("Destination", destination)):
+    for name, value in (
+        ("AssertionConsumerServiceURL", acs),
+        ("ProtocolBinding", protocol_binding),
+        ("Destination", destination),
+    ):
         if value is not None:
             root.set(name, value)
     if is_passive:
@@ -41,8 +52,9 @@ def authn_request(issuer: str | None = PLAIN_SP, *, issue_instant: dt.datetime |
     if issuer is not None:
         etree.SubElement(root, qname(NS.SAML, "Issuer")).text = issuer
     if name_id_format is not None:
-        etree.SubElement(root, qname(NS.SAMLP, "NameIDPolicy"), Format=name_id_format,
-                         AllowCreate="true")
+        etree.SubElement(
+            root, qname(NS.SAMLP, "NameIDPolicy"), Format=name_id_format, AllowCreate="true"
+        )
     return root
 
 
@@ -66,17 +78,27 @@ def redirect_query(xml: bytes | etree._Element, relay_state: str | None = None) 
     return urlencode(fields, quote_via=quote)
 
 
-def signed_redirect_url(sso_url: str, element: etree._Element, key: KeyPair, *,
-                        relay_state: str | None = None,
-                        algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256) -> str:
+def signed_redirect_url(
+    sso_url: str,
+    element: etree._Element,
+    key: KeyPair,
+    *,
+    relay_state: str | None = None,
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256,
+) -> str:
     """Return the signed HTTP-Redirect URL for ``element``."""
-    return redirect_url(sso_url, "SAMLRequest", element, key=key, relay_state=relay_state,
-                        algorithm=algorithm)
+    return redirect_url(
+        sso_url, "SAMLRequest", element, key=key, relay_state=relay_state, algorithm=algorithm
+    )
 
 
-def post_form(element: etree._Element, *, key: KeyPair | None = None,
-              relay_state: str | None = None,
-              algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256) -> dict[str, str]:
+def post_form(
+    element: etree._Element,
+    *,
+    key: KeyPair | None = None,
+    relay_state: str | None = None,
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256,
+) -> dict[str, str]:
     """Return the HTTP-POST form fields for ``element``, signed (enveloped) when ``key``."""
     if key is not None:
         sign_element(element, key, algorithm=algorithm)

@@ -22,7 +22,8 @@ def api(idp: RunningIdp, method: str, path: str, body: Any = None) -> requests.R
 
 def role_values(xml: bytes) -> list[str]:
     found = etree.fromstring(xml).xpath(
-        f"//saml:Attribute[@Name='{ROLE}']/saml:AttributeValue/text()", namespaces=NSMAP)
+        f"//saml:Attribute[@Name='{ROLE}']/saml:AttributeValue/text()", namespaces=NSMAP
+    )
     return sorted(str(v) for v in found)  # type: ignore[union-attr]
 
 
@@ -39,14 +40,25 @@ def test_saml_response_returns_base64_xml_and_relay_state(idp_web: RunningIdp) -
 
 
 def test_saml_response_overrides_reach_the_xml(idp_web: RunningIdp) -> None:
-    answer = api(idp_web, "POST", "/saml-response", {
-        "user": "alice", "role": ADMIN, "relay_state": "rs",
-        "overrides": {
-            "assertion": {"audiences": ["urn:wrong"], "name_id": None,
-                          "not_on_or_after": "2020-01-01T00:00:00Z",
-                          "attributes": [{"name": "custom", "values": ["a", "b"]}]},
-            "response": {"status": "urn:oasis:names:tc:SAML:2.0:status:Responder"},
-        }})
+    answer = api(
+        idp_web,
+        "POST",
+        "/saml-response",
+        {
+            "user": "alice",
+            "role": ADMIN,
+            "relay_state": "rs",
+            "overrides": {
+                "assertion": {
+                    "audiences": ["urn:wrong"],
+                    "name_id": None,
+                    "not_on_or_after": "2020-01-01T00:00:00Z",
+                    "attributes": [{"name": "custom", "values": ["a", "b"]}],
+                },
+                "response": {"status": "urn:oasis:names:tc:SAML:2.0:status:Responder"},
+            },
+        },
+    )
     assert answer.status_code == 200, answer.text
     xml = answer.json()["xml"]
     assert "<saml:Audience>urn:wrong</saml:Audience>" in xml
@@ -58,40 +70,93 @@ def test_saml_response_overrides_reach_the_xml(idp_web: RunningIdp) -> None:
 
 
 API_ERRORS: dict[str, tuple[str, str, Any, int, str, str]] = {
-    "unknown-user": ("POST", "/saml-response", {"user": "zed"}, 404, "unknown_user",
-                     "unknown user 'zed'"),
-    "unknown-sp": ("POST", "/saml-response", {"user": "alice", "sp": "nope"}, 404,
-                   "unknown_sp", "unknown service provider 'nope'"),
-    "role-not-granted": ("POST", "/saml-response",
-                         {"user": "bob", "role": ADMIN}, 403, "role_not_granted",
-                         "is not granted"),
-    "unregistered-acs": ("POST", "/saml-response",
-                         {"user": "alice", "acs": "https://evil.example/"}, 403,
-                         "unregistered_acs", "is not a registered ACS"),
-    "unknown-override": ("POST", "/saml-response",
-                         {"user": "alice", "overrides": {"assertion": {"bogus": 1}}}, 400,
-                         "bad_request", "overrides.assertion.bogus: Extra inputs"),
-    "naive-time": ("POST", "/saml-response",
-                   {"user": "alice", "overrides": {"assertion": {
-                       "not_before": "2026-01-01T00:00:00"}}}, 400, "bad_request",
-                   "timezone info"),
-    "missing-user": ("POST", "/saml-response", {"sp": "aws"}, 400, "bad_request",
-                     "user: Field required"),
+    "unknown-user": (
+        "POST",
+        "/saml-response",
+        {"user": "zed"},
+        404,
+        "unknown_user",
+        "unknown user 'zed'",
+    ),
+    "unknown-sp": (
+        "POST",
+        "/saml-response",
+        {"user": "alice", "sp": "nope"},
+        404,
+        "unknown_sp",
+        "unknown service provider 'nope'",
+    ),
+    "role-not-granted": (
+        "POST",
+        "/saml-response",
+        {"user": "bob", "role": ADMIN},
+        403,
+        "role_not_granted",
+        "is not granted",
+    ),
+    "unregistered-acs": (
+        "POST",
+        "/saml-response",
+        {"user": "alice", "acs": "https://evil.example/"},
+        403,
+        "unregistered_acs",
+        "is not a registered ACS",
+    ),
+    "unknown-override": (
+        "POST",
+        "/saml-response",
+        {"user": "alice", "overrides": {"assertion": {"bogus": 1}}},
+        400,
+        "bad_request",
+        "overrides.assertion.bogus: Extra inputs",
+    ),
+    "naive-time": (
+        "POST",
+        "/saml-response",
+        {"user": "alice", "overrides": {"assertion": {"not_before": "2026-01-01T00:00:00"}}},
+        400,
+        "bad_request",
+        "timezone info",
+    ),
+    "missing-user": (
+        "POST",
+        "/saml-response",
+        {"sp": "aws"},
+        400,
+        "bad_request",
+        "user: Field required",
+    ),
     "body-not-object": ("POST", "/saml-response", ["alice"], 400, "bad_request", "body"),
-    "groups-unknown-user": ("PUT", "/users/zed/groups", {"groups": []}, 404, "unknown_user",
-                            "unknown user 'zed'"),
-    "groups-bad-body": ("PUT", "/users/alice/groups", {"groups": "admins"}, 400, "bad_request",
-                        "groups: Input should be a valid list"),
+    "groups-unknown-user": (
+        "PUT",
+        "/users/zed/groups",
+        {"groups": []},
+        404,
+        "unknown_user",
+        "unknown user 'zed'",
+    ),
+    "groups-bad-body": (
+        "PUT",
+        "/users/alice/groups",
+        {"groups": "admins"},
+        400,
+        "bad_request",
+        "groups: Input should be a valid list",
+    ),
     "user-unknown": ("GET", "/users/zed", None, 404, "unknown_user", "unknown user"),
     "no-such-endpoint": ("GET", "/nothing", None, 404, "not_found", "not found"),
     "wrong-method": ("DELETE", "/users", None, 405, "method_not_allowed", "not allowed"),
 }
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "code", "message"),
-                         API_ERRORS.values(), ids=API_ERRORS.keys())
-def test_api_errors_are_json(idp_web: RunningIdp, method: str, path: str, body: Any,
-                             status: int, code: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "message"),
+    API_ERRORS.values(),
+    ids=API_ERRORS.keys(),
+)
+def test_api_errors_are_json(
+    idp_web: RunningIdp, method: str, path: str, body: Any, status: int, code: str, message: str
+) -> None:
     answer = api(idp_web, method, path, body)
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
@@ -103,8 +168,12 @@ def test_api_refuses_bodies_that_are_not_json(idp_web: RunningIdp) -> None:
     form = requests.post(f"{idp_web.url}/api/saml-response", data={"user": "alice"}, timeout=10)
     assert form.status_code == 415
     assert form.json()["error"]["code"] == "unsupported_media_type"
-    broken = requests.post(f"{idp_web.url}/api/saml-response", data="{not json",
-                           headers={"Content-Type": "application/json"}, timeout=10)
+    broken = requests.post(
+        f"{idp_web.url}/api/saml-response",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert broken.status_code == 400
     assert broken.json()["error"]["message"] == "the body is not valid JSON"
 

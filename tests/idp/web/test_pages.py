@@ -27,16 +27,29 @@ def test_metadata_is_served_with_its_content_type(idp_web: RunningIdp) -> None:
 
 
 def test_no_page_serves_a_private_key(idp_web: RunningIdp) -> None:
-    paths = ["/metadata", "/certificate", "/login", "/sso/aws?user=alice", "/api/users",
-             "/api/users/alice", "/static/style.css", "/static/autosubmit.js", "/logout"]
+    paths = [
+        "/metadata",
+        "/certificate",
+        "/login",
+        "/sso/aws?user=alice",
+        "/api/users",
+        "/api/users/alice",
+        "/static/style.css",
+        "/static/autosubmit.js",
+        "/logout",
+    ]
     for path in paths:
         answer = requests.get(f"{idp_web.url}{path}", timeout=10)
         assert answer.status_code == 200, path
         assert "PRIVATE KEY" not in answer.text, path
     assert requests.get(f"{idp_web.url}/certificate", timeout=10).text.startswith(
-        "-----BEGIN CERTIFICATE-----")
-    for probe in ("/static/../../certs/sample-idp.key", "/static/%2e%2e/app.py",
-                  "/templates/login.html"):
+        "-----BEGIN CERTIFICATE-----"
+    )
+    for probe in (
+        "/static/../../certs/sample-idp.key",
+        "/static/%2e%2e/app.py",
+        "/templates/login.html",
+    ):
         assert requests.get(f"{idp_web.url}{probe}", timeout=10).status_code == 404, probe
 
 
@@ -56,8 +69,9 @@ def test_idp_initiated_aws_sign_in_auto_posts(idp_web: RunningIdp) -> None:
 
 def test_idp_initiated_relay_state_is_passed_untouched(idp_web: RunningIdp) -> None:
     relay = "https://console.aws.amazon.com/s3/?region=eu-west-1&x=<y>"
-    page = requests.get(f"{idp_web.url}/sso/aws", params={"user": "alice", "RelayState": relay},
-                        timeout=10)
+    page = requests.get(
+        f"{idp_web.url}/sso/aws", params={"user": "alice", "RelayState": relay}, timeout=10
+    )
     assert hidden_value(page, "RelayState") == relay
 
 
@@ -78,8 +92,9 @@ def test_login_page_lists_users_with_their_groups(idp_web: RunningIdp) -> None:
     assert "plain-sp" in page.text and "signed-sp" in page.text
 
 
-def test_preview_shows_pretty_xml_with_aws_attributes_highlighted(browser: Browser,
-                                                                   idp_web: RunningIdp) -> None:
+def test_preview_shows_pretty_xml_with_aws_attributes_highlighted(
+    browser: Browser, idp_web: RunningIdp
+) -> None:
     login = browser.get(f"{idp_web.url}/login")
     preview = browser.submit(login, button=("user", "alice"))
     assert preview.status_code == 200
@@ -101,23 +116,32 @@ def test_preview_can_be_skipped(browser: Browser, idp_web: RunningIdp) -> None:
 
 def _status_codes(page: requests.Response) -> list[str]:
     xml = base64.b64decode(hidden_value(page, "SAMLResponse") or "")
-    return [str(v) for v in etree.fromstring(xml).xpath(  # type: ignore[union-attr]
-        "//samlp:StatusCode/@Value", namespaces=NSMAP)]
+    return [
+        str(v)
+        for v in etree.fromstring(xml).xpath(  # type: ignore[union-attr]
+            "//samlp:StatusCode/@Value", namespaces=NSMAP
+        )
+    ]
 
 
 def test_is_passive_without_session_answers_no_passive(idp_web: RunningIdp) -> None:
-    page = requests.get(f"{idp_web.url}/sso?{redirect_query(authn_request(is_passive=True))}",
-                        timeout=10)
+    page = requests.get(
+        f"{idp_web.url}/sso?{redirect_query(authn_request(is_passive=True))}", timeout=10
+    )
     assert page.status_code == 200
-    assert _status_codes(page) == ["urn:oasis:names:tc:SAML:2.0:status:Requester",
-                                   "urn:oasis:names:tc:SAML:2.0:status:NoPassive"]
+    assert _status_codes(page) == [
+        "urn:oasis:names:tc:SAML:2.0:status:Requester",
+        "urn:oasis:names:tc:SAML:2.0:status:NoPassive",
+    ]
 
 
 def test_unsatisfiable_name_id_policy_answers_invalid_name_id_policy(
-        browser: Browser, idp_web: RunningIdp) -> None:
+    browser: Browser, idp_web: RunningIdp
+) -> None:
     email = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
     login = browser.get(
-        f"{idp_web.url}/sso?{redirect_query(authn_request(name_id_format=email), 'keep me')}")
+        f"{idp_web.url}/sso?{redirect_query(authn_request(name_id_format=email), 'keep me')}"
+    )
     page = browser.submit(login, button=("user", "dave"))
     assert _status_codes(page)[1] == "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
     assert hidden_value(page, "RelayState") == "keep me"
@@ -131,6 +155,7 @@ def test_sp_initiated_response_answers_the_request(browser: Browser, idp_web: Ru
     xml = base64.b64decode(hidden_value(preview, "SAMLResponse") or "")
     root = etree.fromstring(xml)
     assert root.get("InResponseTo") == "_req-42"
-    assert root.xpath("//saml:SubjectConfirmationData/@InResponseTo",
-                      namespaces=NSMAP) == ["_req-42"]
+    assert root.xpath("//saml:SubjectConfirmationData/@InResponseTo", namespaces=NSMAP) == [
+        "_req-42"
+    ]
     assert hidden_value(preview, "RelayState") == "r+s/é"

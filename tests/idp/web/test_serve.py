@@ -25,7 +25,7 @@ def config(tmp_path: Path) -> Path:
     path.write_text(f"""\
 idp:
   entity_id: https://idp.test/saml
-  signing: {{key: {CERTS / 'sample-idp.key'}, cert: {CERTS / 'sample-idp.crt'}}}
+  signing: {{key: {CERTS / "sample-idp.key"}, cert: {CERTS / "sample-idp.crt"}}}
 directory:
   users:
     alice: {{email: alice@corp.example, groups: [one]}}
@@ -57,14 +57,27 @@ def test_bad_config_is_one_line_with_its_location(tmp_path: Path) -> None:
 def started(config: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Any_]]:
     extra: list[str] = request.param
     process = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli_idp_serve", "--config", str(config), "--port", "0",
-         *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "scenarios.cli_idp_serve",
+            "--config",
+            str(config),
+            "--port",
+            "0",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
-        assert "fedharness IdP listening on http://127.0.0.1:" in first, (
-            first + (process.stderr.read() if process.poll() is not None and process.stderr
-                     else ""))
+        assert "fedharness IdP listening on http://127.0.0.1:" in first, first + (
+            process.stderr.read() if process.poll() is not None and process.stderr else ""
+        )
         url = first.split(" on ", 1)[1].split()[0]
         yield url, process
     finally:
@@ -78,7 +91,8 @@ Any_ = subprocess.Popen[str]
 
 @pytest.mark.parametrize("started", [[]], indirect=True, ids=["threaded"])
 def test_threaded_server_publishes_its_real_url_and_stops_on_sigterm(
-        started: tuple[str, Any_]) -> None:
+    started: tuple[str, Any_],
+) -> None:
     url, process = started
     metadata = requests.get(f"{url}/metadata", timeout=10).text
     assert f'Location="{url}/sso"' in metadata
@@ -87,8 +101,10 @@ def test_threaded_server_publishes_its_real_url_and_stops_on_sigterm(
     assert process.stdout is not None and "stopped" in process.stdout.read()
 
 
-needs_gunicorn = pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None,
-                                    reason="gunicorn is not installed (pip install gunicorn)")
+needs_gunicorn = pytest.mark.skipif(
+    importlib.util.find_spec("gunicorn") is None,
+    reason="gunicorn is not installed (pip install gunicorn)",
+)
 
 
 @needs_gunicorn

@@ -20,7 +20,7 @@ def write(tmp_path: Path, web: str, service_providers: str = "") -> Path:
     path.write_text(f"""\
 idp:
   entity_id: https://idp.test/saml
-  signing: {{key: {CERTS / 'sample-idp.key'}, cert: {CERTS / 'sample-idp.crt'}}}
+  signing: {{key: {CERTS / "sample-idp.key"}, cert: {CERTS / "sample-idp.crt"}}}
   service_providers:
     aws: {{}}
 {service_providers}  web:
@@ -36,10 +36,14 @@ directory:
 def test_sp_metadata_gives_entity_id_certificates_acs_and_slo(tmp_path: Path) -> None:
     from tests.idp.web.pysaml2_sp import sp_metadata
 
-    (tmp_path / "sp.xml").write_bytes(sp_metadata("meta-sp", "http://sp.example",
-                                                  sign_requests=True))
-    path = write(tmp_path, "    service_providers:\n      partner: {metadata: sp.xml}",
-                 "    partner: {acs: 'http://sp.example/meta-sp/acs'}\n")
+    (tmp_path / "sp.xml").write_bytes(
+        sp_metadata("meta-sp", "http://sp.example", sign_requests=True)
+    )
+    path = write(
+        tmp_path,
+        "    service_providers:\n      partner: {metadata: sp.xml}",
+        "    partner: {acs: 'http://sp.example/meta-sp/acs'}\n",
+    )
     trust = WebConfig.from_file(path).trust
     assert trust is not None
     partner = trust["partner"]
@@ -47,21 +51,37 @@ def test_sp_metadata_gives_entity_id_certificates_acs_and_slo(tmp_path: Path) ->
     assert partner.want_requests_signed is True
     assert partner.certificates and partner.certificates[0].startswith(b"-----BEGIN CERT")
     assert partner.acs_urls == ("http://sp.example/meta-sp/acs",)
-    assert (partner.slo_url, partner.slo_binding) == ("http://sp.example/meta-sp/slo",
-                                                      "redirect")
+    assert (partner.slo_url, partner.slo_binding) == ("http://sp.example/meta-sp/slo", "redirect")
     assert trust["aws"].want_requests_signed is False
 
 
-@pytest.mark.parametrize(("web", "service_providers", "message"), [
-    ("    prevue: false", "", r"idp.yaml:\d+: idp.web: unknown field 'prevue'; did you mean "
-                            "'preview'"),
-    ("    request_max_age: 0", "", r"idp.yaml:\d+: idp.web.request_max_age: Input should be "
-                                  "greater than 0"),
-    ("    service_providers:\n      ghost: {}", "",
-     r"idp.yaml:\d+: idp.web.service_providers.ghost: no service provider 'ghost' is registered"),
-], ids=["unknown-field", "bad-value", "unregistered-sp"])
-def test_bad_web_settings_name_the_line(tmp_path: Path, web: str, service_providers: str,
-                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("web", "service_providers", "message"),
+    [
+        (
+            "    prevue: false",
+            "",
+            r"idp.yaml:\d+: idp.web: unknown field 'prevue'; did you mean "
+            "'preview'",
+        ),
+        (
+            "    request_max_age: 0",
+            "",
+            r"idp.yaml:\d+: idp.web.request_max_age: Input should be "
+            "greater than 0",
+        ),
+        (
+            "    service_providers:\n      ghost: {}",
+            "",
+            r"idp.yaml:\d+: idp.web.service_providers.ghost: "
+            r"no service provider 'ghost' is registered",
+        ),
+    ],
+    ids=["unknown-field", "bad-value", "unregistered-sp"],
+)
+def test_bad_web_settings_name_the_line(
+    tmp_path: Path, web: str, service_providers: str, message: str
+) -> None:
     with pytest.raises(SchemaError, match=message):
         WebConfig.from_file(write(tmp_path, web, service_providers))
 

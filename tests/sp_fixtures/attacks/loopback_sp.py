@@ -21,8 +21,9 @@ SKEW = dt.timedelta(seconds=60)
 MAX_AGE = dt.timedelta(minutes=5)
 
 
-def _respond(start_response: Callable[..., Any], status: str, body: str,
-             cookie: str | None = None) -> Iterable[bytes]:
+def _respond(
+    start_response: Callable[..., Any], status: str, body: str, cookie: str | None = None
+) -> Iterable[bytes]:
     headers = [("Content-Type", "text/plain; charset=utf-8")]
     if cookie is not None:
         headers.append(("Set-Cookie", f"session={cookie}; Path=/; HttpOnly"))
@@ -45,8 +46,14 @@ def _saml_response(environ: dict[str, Any]) -> bytes | None:
 class CarefulSp:
     """Accept a response only if verified and meant for us, now, once (200 + cookie)."""
 
-    def __init__(self, trusted: TrustedIdp, audience: str, *, refuse_replays: bool = True,
-                 allow_sha1: bool = True) -> None:
+    def __init__(
+        self,
+        trusted: TrustedIdp,
+        audience: str,
+        *,
+        refuse_replays: bool = True,
+        allow_sha1: bool = True,
+    ) -> None:
         self.trusted = trusted
         self.audience = audience
         self.allow_sha1 = allow_sha1
@@ -57,8 +64,9 @@ class CarefulSp:
         self.seen: set[str] = set()
         self.logins: list[str] = []
 
-    def __call__(self, environ: dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         document = _saml_response(environ)
         if document is None:
             return _respond(start_response, "400 Bad Request", "no SAMLResponse")
@@ -71,20 +79,27 @@ class CarefulSp:
             return _respond(start_response, "403 Forbidden", f"refused: {problem}")
         self.seen.add(verified.assertion_id)
         self.logins.append(verified.name_id or "")
-        return _respond(start_response, "200 OK", f"Welcome {verified.name_id}",
-                        cookie=verified.name_id)
+        return _respond(
+            start_response, "200 OK", f"Welcome {verified.name_id}", cookie=verified.name_id
+        )
 
     def problem(self, verified: VerifiedResponse, now: dt.datetime) -> str | None:
         """Return why the SP refuses a verified response, or None."""
         conditions = verified.conditions
-        if conditions is None or not conditions.audience_restrictions or not all(
-                self.audience in group for group in conditions.audience_restrictions):
+        if (
+            conditions is None
+            or not conditions.audience_restrictions
+            or not all(self.audience in group for group in conditions.audience_restrictions)
+        ):
             return "audience"
         if len(verified.subject_confirmations) != 1:
             return "subject confirmation"
         confirmation = verified.subject_confirmations[0]
-        if confirmation.method != "urn:oasis:names:tc:SAML:2.0:cm:bearer" or (
-                confirmation.recipient != self.acs_url) or confirmation.not_on_or_after is None:
+        if (
+            confirmation.method != "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+            or (confirmation.recipient != self.acs_url)
+            or confirmation.not_on_or_after is None
+        ):
             return "recipient"
         ends = [confirmation.not_on_or_after, conditions.not_on_or_after]
         if verified.authn is not None and verified.authn.session_not_on_or_after is not None:
@@ -107,8 +122,9 @@ class NaiveSp:
     def __init__(self) -> None:
         self.logins: list[str] = []
 
-    def __call__(self, environ: dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         document = _saml_response(environ)
         found = re.search(rb"<saml:NameID[^>]*>([^<]*)", document or b"")
         if found is None:

@@ -25,17 +25,78 @@ from sp_fixtures.verify import TrustedIdp, VerificationError, VerifiedResponse, 
 HANG_SECONDS = 5.0
 EVIL = "admin@corp.example"
 NAMESPACES = [str(NS.SAML), str(NS.SAMLP), str(NS.DS), "", "urn:attacker", str(NS.XENC)]
-LOCAL_NAMES = ["Assertion", "Signature", "Extensions", "Object", "NameID", "Reference",
-               "SignedInfo", "StatusDetail", "Advice", "AttributeValue", "EncryptedAssertion",
-               "Issuer", "Transform", "DigestValue", "X"]
-ATTRIBUTE_NAMES = ["ID", "URI", "Algorithm", "Version", "Recipient", "NotOnOrAfter", "NotBefore",
-                   "Destination", "IssueInstant", "Name", "Method", "Id", "AssertionID",
-                   "{http://www.w3.org/XML/1998/namespace}id", "{urn:attacker}ID", "Format"]
-SNIPPETS = [b"<!---->", b"<!DOCTYPE x>", b"&x;", b"<![CDATA[x]]>", b"<?pi x?>", b'"', b"'",
-            b"<", b">", b"&", b"\x00", b"\xff", b"\xc3", b' xmlns:ds="urn:x"', b' xmlns="urn:x"',
-            b"</", b"/>", b"<saml:Assertion>", b"\n", b"=", EVIL.encode(), b"&#0;", b"&#x41;"]
-TEXTS = ["", EVIL, " ", "alice@corp.example\u200b", "&", "<x>", "\U0001f600",
-         "2030-01-01T00:00:00Z", "urn:oasis:names:tc:SAML:2.0:status:Success", "x" * 300]
+LOCAL_NAMES = [
+    "Assertion",
+    "Signature",
+    "Extensions",
+    "Object",
+    "NameID",
+    "Reference",
+    "SignedInfo",
+    "StatusDetail",
+    "Advice",
+    "AttributeValue",
+    "EncryptedAssertion",
+    "Issuer",
+    "Transform",
+    "DigestValue",
+    "X",
+]
+ATTRIBUTE_NAMES = [
+    "ID",
+    "URI",
+    "Algorithm",
+    "Version",
+    "Recipient",
+    "NotOnOrAfter",
+    "NotBefore",
+    "Destination",
+    "IssueInstant",
+    "Name",
+    "Method",
+    "Id",
+    "AssertionID",
+    "{http://www.w3.org/XML/1998/namespace}id",
+    "{urn:attacker}ID",
+    "Format",
+]
+SNIPPETS = [
+    b"<!---->",
+    b"<!DOCTYPE x>",
+    b"&x;",
+    b"<![CDATA[x]]>",
+    b"<?pi x?>",
+    b'"',
+    b"'",
+    b"<",
+    b">",
+    b"&",
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b' xmlns:ds="urn:x"',
+    b' xmlns="urn:x"',
+    b"</",
+    b"/>",
+    b"<saml:Assertion>",
+    b"\n",
+    b"=",
+    EVIL.encode(),
+    b"&#0;",
+    b"&#x41;",
+]
+TEXTS = [
+    "",
+    EVIL,
+    " ",
+    "alice@corp.example\u200b",
+    "&",
+    "<x>",
+    "\U0001f600",
+    "2030-01-01T00:00:00Z",
+    "urn:oasis:names:tc:SAML:2.0:status:Success",
+    "x" * 300,
+]
 
 
 @dataclass(frozen=True)
@@ -71,15 +132,38 @@ def _canonical_without_signature(element: etree._Element) -> bytes:
 def make_baseline(layout: str, document: bytes, trusted: TrustedIdp) -> Baseline:
     """Verify ``document`` once and record what it signs."""
     verified = verify_response(document, trusted)
-    return Baseline(layout, document, trusted, verified, signed_c14n(
-        document, assertion=verified.assertion_signed, response=verified.response_signed))
+    return Baseline(
+        layout,
+        document,
+        trusted,
+        verified,
+        signed_c14n(
+            document, assertion=verified.assertion_signed, response=verified.response_signed
+        ),
+    )
 
 
-SIGNED_FIELDS = ("assertion_id", "issuer", "issue_instant", "name_id", "name_id_format",
-                 "name_qualifier", "sp_name_qualifier", "subject_confirmations", "conditions",
-                 "authn", "attributes")
-RESPONSE_FIELDS = ("response_id", "destination", "in_response_to", "status", "response_issuer",
-                   "response_issue_instant")
+SIGNED_FIELDS = (
+    "assertion_id",
+    "issuer",
+    "issue_instant",
+    "name_id",
+    "name_id_format",
+    "name_qualifier",
+    "sp_name_qualifier",
+    "subject_confirmations",
+    "conditions",
+    "authn",
+    "attributes",
+)
+RESPONSE_FIELDS = (
+    "response_id",
+    "destination",
+    "in_response_to",
+    "status",
+    "response_issuer",
+    "response_issue_instant",
+)
 
 
 @dataclass(frozen=True)
@@ -132,8 +216,9 @@ def _compare(baseline: Baseline, mutated: bytes, verified: VerifiedResponse) -> 
     for name in fields:
         if getattr(verified, name) != getattr(reference, name):
             return Verdict("changed", f"{name}: {getattr(verified, name)!r}")
-    now_signed = signed_c14n(mutated, assertion=verified.assertion_signed,
-                             response=verified.response_signed)
+    now_signed = signed_c14n(
+        mutated, assertion=verified.assertion_signed, response=verified.response_signed
+    )
     for part, canonical in now_signed.items():
         if baseline.signed_c14n.get(part) != canonical:
             return Verdict("changed", f"canonical {part} differs")
@@ -150,10 +235,18 @@ Mutation = Callable[[bytes], bytes]
 @st.composite
 def byte_mutations(draw: st.DrawFn, size: int) -> Mutation:
     """Replace, insert or delete a few byte runs (random bytes or XML-ish snippets)."""
-    edits = draw(st.lists(st.tuples(
-        st.integers(0, size), st.sampled_from(["replace", "insert", "delete"]),
-        st.one_of(st.binary(min_size=1, max_size=4), st.sampled_from(SNIPPETS)),
-        st.integers(1, 8)), min_size=1, max_size=4))
+    edits = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, size),
+                st.sampled_from(["replace", "insert", "delete"]),
+                st.one_of(st.binary(min_size=1, max_size=4), st.sampled_from(SNIPPETS)),
+                st.integers(1, 8),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
 
     def mutate(document: bytes) -> bytes:
         data = bytearray(document)
@@ -162,9 +255,9 @@ def byte_mutations(draw: st.DrawFn, size: int) -> Mutation:
             if operation == "insert":
                 data[at:at] = payload
             elif operation == "delete":
-                del data[at:at + length]
+                del data[at : at + length]
             else:
-                data[at:at + len(payload)] = payload
+                data[at : at + len(payload)] = payload
         return bytes(data)
 
     return mutate
@@ -174,8 +267,19 @@ def _elements(root: etree._Element) -> list[etree._Element]:
     return [element for element in root.iter() if isinstance(element.tag, str)]
 
 
-NODE_OPERATIONS = ["delete", "duplicate", "move_into", "copy_into", "wrap", "rename", "text",
-                   "comment", "pi", "swap", "tail"]
+NODE_OPERATIONS = [
+    "delete",
+    "duplicate",
+    "move_into",
+    "copy_into",
+    "wrap",
+    "rename",
+    "text",
+    "comment",
+    "pi",
+    "swap",
+    "tail",
+]
 
 
 @st.composite

@@ -74,16 +74,26 @@ def world() -> Iterator[World]:
     provider = IdentityProvider.from_file(WORLD)
     aws = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
     with mock_aws():
-        provisioned = provision(aws, iam_client_factory=moto_iam_client_factory(),
-                                idp_metadata=provider.metadata(), base_dir=WORLD.parent,
-                                scenario_name="attack-catalogue")
+        provisioned = provision(
+            aws,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=provider.metadata(),
+            base_dir=WORLD.parent,
+            scenario_name="attack-catalogue",
+        )
         sts = StrictSts(MotoIam(provisioned.extras))
         sts_replays = StrictSts(MotoIam(provisioned.extras), refuse_replays=True)
         server = serve_in_thread(StrictStsApp(sts))
         server_replays = serve_in_thread(StrictStsApp(sts_replays))
         try:
-            yield World(provider, TrustedIdp.from_metadata(provider.metadata()), sts,
-                        sts_replays, server, server_replays)
+            yield World(
+                provider,
+                TrustedIdp.from_metadata(provider.metadata()),
+                sts,
+                sts_replays,
+                server,
+                server_replays,
+            )
         finally:
             server.stop()
             server_replays.stop()
@@ -107,12 +117,18 @@ def judge(sts: StrictSts, built: BuiltAttack) -> Verdict:
 
 
 def call_server(server: RunningServer, built: BuiltAttack) -> dict[str, Any]:
-    client = boto3.client("sts", region_name="us-east-1", endpoint_url=server.url,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     answer: dict[str, Any] = {}
     for saml_response in built.saml_responses:
-        answer = client.assume_role_with_saml(**{**sts_parameters(built),
-                                                 "SAMLAssertion": saml_response})
+        answer = client.assume_role_with_saml(
+            **{**sts_parameters(built), "SAMLAssertion": saml_response}
+        )
     return answer
 
 
@@ -130,8 +146,9 @@ def test_catalogue_covers_every_family_with_over_forty_variants() -> None:
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
-def test_evil_values_differ_from_the_genuine_ones(generator: AttackGenerator,
-                                                  attack: Attack) -> None:
+def test_evil_values_differ_from_the_genuine_ones(
+    generator: AttackGenerator, attack: Attack
+) -> None:
     built = generator.build(attack)
     assert built.genuine.name_id == "alice@corp.example"
     assert built.genuine.role_arn == READ_ONLY
@@ -144,18 +161,25 @@ def test_evil_values_differ_from_the_genuine_ones(generator: AttackGenerator,
         assert built.role_arn == (ADMIN if "role" in attack.evil else READ_ONLY)
 
 
-@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.family in (
-    Family.WRAPPING, Family.NAMESPACE) and a.id not in SIGNATURE_BROKEN_ON_PURPOSE],
-    ids=lambda a: a.id)
+@pytest.mark.parametrize(
+    "attack",
+    [
+        a
+        for a in ATTACKS
+        if a.family in (Family.WRAPPING, Family.NAMESPACE)
+        and a.id not in SIGNATURE_BROKEN_ON_PURPOSE
+    ],
+    ids=lambda a: a.id,
+)
 def test_wrapping_variants_keep_a_signature_that_still_verifies(
-        world: World, generator: AttackGenerator, attack: Attack) -> None:
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     """A refusal must come from the structure, not from bytes the generator broke."""
     built = generator.build(attack)
     assert carries_valid_signature(built.document, world.provider.signing_key.cert_pem)
 
 
-def test_the_check_of_intact_signatures_can_fail(world: World,
-                                                 generator: AttackGenerator) -> None:
+def test_the_check_of_intact_signatures_can_fail(world: World, generator: AttackGenerator) -> None:
     tampered = generator.control().document.replace(b">alice@corp.example<", b">admin<")
     assert not carries_valid_signature(tampered, world.provider.signing_key.cert_pem)
 
@@ -170,8 +194,9 @@ def test_control_is_accepted_by_the_verifier(world: World, generator: AttackGene
 
 
 @pytest.mark.parametrize("attack", by_verifier(checked=True), ids=lambda a: a.id)
-def test_verifier_refuses_with_the_expected_code(world: World, generator: AttackGenerator,
-                                                 attack: Attack) -> None:
+def test_verifier_refuses_with_the_expected_code(
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     built = generator.build(attack)
     with pytest.raises(VerificationError) as refused:
         verify_response(built.document, world.trusted)
@@ -179,8 +204,9 @@ def test_verifier_refuses_with_the_expected_code(world: World, generator: Attack
 
 
 @pytest.mark.parametrize("attack", SHA1, ids=lambda a: a.id)
-def test_verifier_accepts_sha1_only_when_opted_in(world: World, generator: AttackGenerator,
-                                                  attack: Attack) -> None:
+def test_verifier_accepts_sha1_only_when_opted_in(
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     with pytest.raises(VerificationError) as refused:
         verify_response(generator.build(attack).document, world.trusted)
     assert "allow_sha1=True" in refused.value.message
@@ -190,7 +216,8 @@ def test_verifier_accepts_sha1_only_when_opted_in(world: World, generator: Attac
 
 @pytest.mark.parametrize("attack", by_verifier(checked=False), ids=lambda a: a.id)
 def test_verifier_passes_on_only_signed_values_for_the_sp_to_check(
-        world: World, generator: AttackGenerator, attack: Attack) -> None:
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     """Times, audience, recipient, replay and attribute rules are the SP's checks."""
     built = generator.build(attack)
     verified = verify_response(built.document, world.trusted)
@@ -213,8 +240,9 @@ def test_control_is_accepted_by_the_strict_sts(world: World, generator: AttackGe
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
-def test_strict_sts_refuses_with_the_expected_rule(world: World, generator: AttackGenerator,
-                                                   attack: Attack) -> None:
+def test_strict_sts_refuses_with_the_expected_rule(
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     expect = attack.expect
     for sts in (world.sts, world.sts_replays):
         verdict = judge(sts, generator.build(attack))
@@ -232,8 +260,9 @@ def test_strict_sts_refuses_with_the_expected_rule(world: World, generator: Atta
 
 
 @pytest.mark.parametrize("attack", SHA1, ids=lambda a: a.id)
-def test_strict_sts_accepts_sha1_only_when_opted_in(world: World, generator: AttackGenerator,
-                                                    attack: Attack) -> None:
+def test_strict_sts_accepts_sha1_only_when_opted_in(
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     opted_in = StrictSts(world.sts.iam, allow_sha1=True)
     verdict = judge(opted_in, generator.build(attack))
     assert verdict.error is None, verdict.error.detail
@@ -251,8 +280,9 @@ def test_control_is_accepted_by_the_served_sts(world: World, generator: AttackGe
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
-def test_served_sts_refuses_with_the_expected_error(world: World, generator: AttackGenerator,
-                                                    attack: Attack) -> None:
+def test_served_sts_refuses_with_the_expected_error(
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     server = world.server_replays if attack.family is Family.REPLAY else world.server
     built = generator.build(attack)
     if attack.expect.aws_error is None:
@@ -264,10 +294,12 @@ def test_served_sts_refuses_with_the_expected_error(world: World, generator: Att
     assert refused.value.response["Error"]["Code"] == attack.expect.aws_error
 
 
-@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.family is Family.REPLAY],
-                         ids=lambda a: a.id)
+@pytest.mark.parametrize(
+    "attack", [a for a in ATTACKS if a.family is Family.REPLAY], ids=lambda a: a.id
+)
 def test_replays_pass_a_served_sts_that_does_not_track_them(
-        world: World, generator: AttackGenerator, attack: Attack) -> None:
+    world: World, generator: AttackGenerator, attack: Attack
+) -> None:
     """AWS's behaviour inside the validity window is undocumented: off by default."""
     answer = call_server(world.server, generator.build(attack))
     assert answer["Subject"] == "alice@corp.example"
@@ -294,15 +326,23 @@ def pysaml2_verdict(built: BuiltAttack, metadata: Path) -> tuple[bool, str]:
     from saml2.config import SPConfig
 
     config = SPConfig()
-    config.load({
-        "entityid": PYSAML2_SP,
-        "metadata": {"local": [str(metadata)]},
-        "service": {"sp": {
-            "endpoints": {"assertion_consumer_service": [(PYSAML2_ACS, BINDING_HTTP_POST)]},
-            "allow_unsolicited": True, "want_assertions_or_response_signed": True,
-            "want_assertions_signed": False, "want_response_signed": False}},
-        "xmlsec_binary": XMLSEC1, "allow_unknown_attributes": True,
-    })
+    config.load(
+        {
+            "entityid": PYSAML2_SP,
+            "metadata": {"local": [str(metadata)]},
+            "service": {
+                "sp": {
+                    "endpoints": {"assertion_consumer_service": [(PYSAML2_ACS, BINDING_HTTP_POST)]},
+                    "allow_unsolicited": True,
+                    "want_assertions_or_response_signed": True,
+                    "want_assertions_signed": False,
+                    "want_response_signed": False,
+                }
+            },
+            "xmlsec_binary": XMLSEC1,
+            "allow_unknown_attributes": True,
+        }
+    )
     client = Saml2Client(config)
     detail = ""
     for saml_response in built.saml_responses:
@@ -326,21 +366,29 @@ def test_pysaml2_crosscheck_report(world: World, tmp_path_factory: pytest.TempPa
     folder = tmp_path_factory.mktemp("pysaml2")
     metadata = folder / "idp.xml"
     metadata.write_bytes(world.provider.metadata())
-    generator = AttackGenerator(world.provider, Target(user="alice", sp="loopback-sp",
-                                                       evil_role=ADMIN))
+    generator = AttackGenerator(
+        world.provider, Target(user="alice", sp="loopback-sp", evil_role=ADMIN)
+    )
     control_accepted, control_detail = pysaml2_verdict(generator.control(), metadata)
     assert control_accepted, control_detail
-    rows = ["| id | family | pysaml2 | detail |", "|---|---|---|---|",
-            f"| control | - | accepted | {control_detail} |"]
+    rows = [
+        "| id | family | pysaml2 | detail |",
+        "|---|---|---|---|",
+        f"| control | - | accepted | {control_detail} |",
+    ]
     accepted: list[str] = []
     for attack in ATTACKS:
         ok, detail = pysaml2_verdict(generator.build(attack), metadata)
         if ok:
             accepted.append(attack.id)
-        rows.append(f"| {attack.id} | {attack.family.value} | "
-                    f"{'ACCEPTED' if ok else 'refused'} | {detail.replace('|', '/')} |")
-    summary = (f"pysaml2 {pysaml2_version()}: control accepted; {len(ATTACKS) - len(accepted)} "
-               f"of {len(ATTACKS)} variants refused; accepted: {', '.join(accepted) or 'none'}")
+        rows.append(
+            f"| {attack.id} | {attack.family.value} | "
+            f"{'ACCEPTED' if ok else 'refused'} | {detail.replace('|', '/')} |"
+        )
+    summary = (
+        f"pysaml2 {pysaml2_version()}: control accepted; {len(ATTACKS) - len(accepted)} "
+        f"of {len(ATTACKS)} variants refused; accepted: {', '.join(accepted) or 'none'}"
+    )
     report = "\n".join([f"# pysaml2 cross-check\n\n{summary}\n", *rows]) + "\n"
     path = Path(os.environ.get("FEDHARNESS_CROSSCHECK_REPORT") or folder / "pysaml2.md")
     path.write_text(report, encoding="utf-8")

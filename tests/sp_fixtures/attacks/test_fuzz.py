@@ -32,8 +32,12 @@ from tests.sp_fixtures.attacks.mutations import (
 
 WORLD = DATA / "attacks" / "world.yaml"
 LAYOUTS = ("assertion", "response", "both")
-FUZZ = settings(max_examples=500, deadline=dt.timedelta(seconds=3), database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=500,
+    deadline=dt.timedelta(seconds=3),
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +45,17 @@ def baselines() -> tuple[Baseline, ...]:
     provider = IdentityProvider.from_file(WORLD)
     trusted = TrustedIdp.from_metadata(provider.metadata())
     generator = AttackGenerator(provider, Target(user="alice"))
-    return tuple(make_baseline(layout, generator.baseline(layout), trusted)  # type: ignore[arg-type]
-                 for layout in LAYOUTS)
+    return tuple(
+        make_baseline(layout, generator.baseline(layout), trusted)  # type: ignore[arg-type]
+        for layout in LAYOUTS
+    )
 
 
 def check(baseline: Baseline, mutated: bytes) -> None:
     verdict = judge(baseline, mutated)
     assert verdict.kind in ("refused", "unchanged"), (
-        f"{verdict.kind} ({baseline.layout}-signed): {verdict.detail}\n{mutated!r}")
+        f"{verdict.kind} ({baseline.layout}-signed): {verdict.detail}\n{mutated!r}"
+    )
 
 
 @FUZZ

@@ -71,16 +71,22 @@ def naive() -> Iterator[tuple[NaiveSp, str]]:
 
 
 def generator_for(provider: IdentityProvider, url: str, canary_url: str) -> AttackGenerator:
-    return AttackGenerator(provider, Target(user="alice", sp="loopback-sp", recipient=url),
-                           canary_url=canary_url)
+    return AttackGenerator(
+        provider, Target(user="alice", sp="loopback-sp", recipient=url), canary_url=canary_url
+    )
 
 
 def test_careful_sp_refuses_every_attack_and_accepts_the_control(
-        provider: IdentityProvider, careful: tuple[CarefulSp, str]) -> None:
+    provider: IdentityProvider, careful: tuple[CarefulSp, str]
+) -> None:
     app, url = careful
     with canary() as listener:
-        report = run_against_sp(generator_for(provider, url, listener.url), url,
-                                AcceptanceRule(status=200), listener=listener)
+        report = run_against_sp(
+            generator_for(provider, url, listener.url),
+            url,
+            AcceptanceRule(status=200),
+            listener=listener,
+        )
     assert report.control.accepted, report.control.verdict
     assert report.findings == (), format_report(report)
     assert report.exit_status == EXIT_CLEAN
@@ -95,28 +101,39 @@ def test_careful_sp_refuses_every_attack_and_accepts_the_control(
 
 def test_sha1_is_a_policy_verdict_and_refused_by_a_strict_sp(provider: IdentityProvider) -> None:
     sha1 = [attack_by_id("rsa-sha1-signature"), attack_by_id("sha1-digest")]
-    for allow_sha1, verdict in ((True, "accepted (policy: refusal needs sha1-off)"),
-                                (False, "refused")):
-        app = CarefulSp(TrustedIdp.from_metadata(provider.metadata()), AUDIENCE,
-                        allow_sha1=allow_sha1)
+    for allow_sha1, verdict in (
+        (True, "accepted (policy: refusal needs sha1-off)"),
+        (False, "refused"),
+    ):
+        app = CarefulSp(
+            TrustedIdp.from_metadata(provider.metadata()), AUDIENCE, allow_sha1=allow_sha1
+        )
         server = serve(app)
         try:
             url = server.url + "/acs"
-            report = run_against_sp(AttackGenerator(provider, Target(
-                user="alice", sp="loopback-sp", recipient=url)), url,
-                AcceptanceRule(status=200), attacks=sha1)
+            report = run_against_sp(
+                AttackGenerator(provider, Target(user="alice", sp="loopback-sp", recipient=url)),
+                url,
+                AcceptanceRule(status=200),
+                attacks=sha1,
+            )
         finally:
             server.stop()
         assert report.control.accepted and report.findings == ()
         assert [o.verdict for o in report.outcomes] == [verdict, verdict]
 
 
-def test_naive_sp_is_reported_with_its_findings(provider: IdentityProvider,
-                                                naive: tuple[NaiveSp, str]) -> None:
+def test_naive_sp_is_reported_with_its_findings(
+    provider: IdentityProvider, naive: tuple[NaiveSp, str]
+) -> None:
     app, url = naive
     with canary() as listener:
-        report = run_against_sp(generator_for(provider, url, listener.url), url,
-                                AcceptanceRule(text="Welcome"), listener=listener)
+        report = run_against_sp(
+            generator_for(provider, url, listener.url),
+            url,
+            AcceptanceRule(text="Welcome"),
+            listener=listener,
+        )
     findings = {o.attack.id for o in report.findings}
     assert {"xsw3", "xsw7", "strip-all-signatures", "second-name-id"} <= findings
     assert report.exit_status == EXIT_FINDINGS
@@ -125,12 +142,17 @@ def test_naive_sp_is_reported_with_its_findings(provider: IdentityProvider,
     assert report.as_dict()["control_accepted"] is True
 
 
-def test_control_refused_makes_the_run_inconclusive(provider: IdentityProvider,
-                                                    careful: tuple[CarefulSp, str]) -> None:
+def test_control_refused_makes_the_run_inconclusive(
+    provider: IdentityProvider, careful: tuple[CarefulSp, str]
+) -> None:
     _, url = careful
     stranger = Target(user="alice", sp="loopback-sp", recipient=url, audiences=("urn:other",))
-    report = run_against_sp(AttackGenerator(provider, stranger), url, AcceptanceRule(status=200),
-                            attacks=[attack_by_id("xsw3")])
+    report = run_against_sp(
+        AttackGenerator(provider, stranger),
+        url,
+        AcceptanceRule(status=200),
+        attacks=[attack_by_id("xsw3")],
+    )
     assert report.inconclusive and report.exit_status == EXIT_INCONCLUSIVE
     assert "inconclusive" in report.summary()
 
@@ -170,9 +192,12 @@ def test_canary_fetches_are_findings(provider: IdentityProvider) -> None:
     try:
         with canary() as listener:
             report = run_against_sp(
-                generator_for(provider, url, listener.url), url, AcceptanceRule(status=200),
+                generator_for(provider, url, listener.url),
+                url,
+                AcceptanceRule(status=200),
                 attacks=[attack_by_id("xxe-external-dtd"), attack_by_id("xsw3")],
-                listener=listener)
+                listener=listener,
+            )
     finally:
         server.stop()
     outcome = report.outcomes[0]
@@ -182,15 +207,24 @@ def test_canary_fetches_are_findings(provider: IdentityProvider) -> None:
     assert not report.outcomes[1].fetched
 
 
-@pytest.mark.parametrize("url", ["http://example.com/acs", "http://10.0.0.1/acs",
-                                 "ftp://127.0.0.1/acs", "127.0.0.1:8000/acs"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/acs", "http://10.0.0.1/acs", "ftp://127.0.0.1/acs", "127.0.0.1:8000/acs"],
+)
 def test_non_loopback_targets_are_refused(url: str) -> None:
     with pytest.raises(TargetError):
         check_target(url)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/acs", "https://localhost/acs",
-                                 "http://[::1]:9/acs", "http://127.1.2.3/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/acs",
+        "https://localhost/acs",
+        "http://[::1]:9/acs",
+        "http://127.1.2.3/",
+    ],
+)
 def test_loopback_targets_are_allowed(url: str) -> None:
     assert check_target(url) == url
 
@@ -199,18 +233,35 @@ def test_remote_target_allowed_on_request() -> None:
     assert check_target("https://sp.example.com/acs", allow_remote=True)
 
 
-@pytest.mark.parametrize(("rule", "reply", "accepted"), [
-    (AcceptanceRule(status=302), HttpReply(302, (), b""), True),
-    (AcceptanceRule(status=302), HttpReply(200, (), b""), False),
-    (AcceptanceRule(text="Welcome"), HttpReply(200, (), b"<p>Welcome alice</p>"), True),
-    (AcceptanceRule(text="Welcome"), HttpReply(200, (), b"<p>Sign in</p>"), False),
-    (AcceptanceRule(cookie="sid"), HttpReply(302, (("Set-Cookie", "sid=abc; Path=/"),), b""),
-     True),
-    (AcceptanceRule(cookie="sid"), HttpReply(302, (("Set-Cookie", "sid=; Max-Age=0"),), b""),
-     False),
-    (AcceptanceRule(cookie="sid"), HttpReply(302, (("Set-Cookie", "other=1"),), b""), False),
-], ids=["status", "status-other", "text", "text-absent", "cookie", "cookie-cleared",
-        "cookie-other"])
+@pytest.mark.parametrize(
+    ("rule", "reply", "accepted"),
+    [
+        (AcceptanceRule(status=302), HttpReply(302, (), b""), True),
+        (AcceptanceRule(status=302), HttpReply(200, (), b""), False),
+        (AcceptanceRule(text="Welcome"), HttpReply(200, (), b"<p>Welcome alice</p>"), True),
+        (AcceptanceRule(text="Welcome"), HttpReply(200, (), b"<p>Sign in</p>"), False),
+        (
+            AcceptanceRule(cookie="sid"),
+            HttpReply(302, (("Set-Cookie", "sid=abc; Path=/"),), b""),
+            True,
+        ),
+        (
+            AcceptanceRule(cookie="sid"),
+            HttpReply(302, (("Set-Cookie", "sid=; Max-Age=0"),), b""),
+            False,
+        ),
+        (AcceptanceRule(cookie="sid"), HttpReply(302, (("Set-Cookie", "other=1"),), b""), False),
+    ],
+    ids=[
+        "status",
+        "status-other",
+        "text",
+        "text-absent",
+        "cookie",
+        "cookie-cleared",
+        "cookie-other",
+    ],
+)
 def test_acceptance_rules(rule: AcceptanceRule, reply: HttpReply, accepted: bool) -> None:
     assert rule.accepts(reply) is accepted
 
@@ -224,9 +275,13 @@ def test_acceptance_rule_needs_exactly_one_criterion() -> None:
 
 def test_unreachable_sp_is_not_judged(provider: IdentityProvider) -> None:
     url = "http://127.0.0.1:9/acs"
-    report = run_against_sp(AttackGenerator(provider, Target(user="alice")), url,
-                            AcceptanceRule(status=200), attacks=[attack_by_id("xsw3")],
-                            timeout=2.0)
+    report = run_against_sp(
+        AttackGenerator(provider, Target(user="alice")),
+        url,
+        AcceptanceRule(status=200),
+        attacks=[attack_by_id("xsw3")],
+        timeout=2.0,
+    )
     assert report.control.error is not None and report.inconclusive
 
 
@@ -279,20 +334,25 @@ def test_control(attack_runner):
 
 
 def test_pytest_fixtures_run_the_catalogue_in_a_users_suite(
-        pytester: pytest.Pytester, careful: tuple[CarefulSp, str]) -> None:
+    pytester: pytest.Pytester, careful: tuple[CarefulSp, str]
+) -> None:
     _, url = careful
     pytester.makeconftest(CONFTEST.format(world=str(WORLD), url=url))
     pytester.makepyfile(test_my_sp=USER_TESTS.format(url=url))
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k",
-                                          "whole or control or xsw or replay")
+    result = pytester.runpytest_inprocess(
+        "-q", "-p", "no:cacheprovider", "-k", "whole or control or xsw or replay"
+    )
     one_by_one = [a for a in load_catalogue() if "xsw" in a.id or "replay" in a.id]
-    result.assert_outcomes(passed=2 + len(one_by_one),
-                           deselected=len(load_catalogue()) - len(one_by_one))
+    result.assert_outcomes(
+        passed=2 + len(one_by_one), deselected=len(load_catalogue()) - len(one_by_one)
+    )
 
 
 def test_pytest_fixtures_skip_without_a_target(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest("from sp_fixtures.attacks.pytest_fixtures import *  # noqa: F403\n"
-                          "import pytest\n\n@pytest.fixture\ndef mock_idp():\n    return None\n")
+    pytester.makeconftest(
+        "from sp_fixtures.attacks.pytest_fixtures import *  # noqa: F403\n"
+        "import pytest\n\n@pytest.fixture\ndef mock_idp():\n    return None\n"
+    )
     pytester.makepyfile("def test_x(attack_generator):\n    pass\n")
     result = pytester.runpytest_inprocess("-q", "-rs", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)

@@ -448,9 +448,7 @@ CASES: list[Case] = [
     ),
     Case(
         "confirmation-expired-seconds-ago",
-        lambda f: f.request(
-            f.issue(confirmation_not_on_or_after=f.now - dt.timedelta(seconds=5))
-        ),
+        lambda f: f.request(f.issue(confirmation_not_on_or_after=f.now - dt.timedelta(seconds=5))),
         "ExpiredTokenException",
         "saml.not_on_or_after",
         "Response has expired",

@@ -77,7 +77,7 @@ def test_sample_fingerprints_are_those_of_the_repository_certificates() -> None:
 def test_is_sample_certificate_reads_pem_and_metadata_base64() -> None:
     pem = (CERTS / "sample-idp.crt").read_bytes()
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-    wrapped = "\n  ".join(base64.b64encode(der).decode()[i:i + 64] for i in range(0, 1200, 64))
+    wrapped = "\n  ".join(base64.b64encode(der).decode()[i : i + 64] for i in range(0, 1200, 64))
     assert is_sample_certificate(pem)
     assert is_sample_certificate(pem.decode())
     assert is_sample_certificate(wrapped)
@@ -108,12 +108,14 @@ def test_short_form_writes_the_consoles_default_trust_policy() -> None:
     document = world.accounts["111111111111"].roles["Admin"].trust_policy_document("111111111111")
     assert document == {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": "arn:aws:iam::111111111111:saml-provider/CorpIdP"},
-            "Action": "sts:AssumeRoleWithSAML",
-            "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "arn:aws:iam::111111111111:saml-provider/CorpIdP"},
+                "Action": "sts:AssumeRoleWithSAML",
+                "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+            }
+        ],
     }
     assert document == default_trust_policy("arn:aws:iam::111111111111:saml-provider/CorpIdP")
 
@@ -122,11 +124,16 @@ def test_long_form_merges_audiences_actions_and_conditions() -> None:
     role = load_world(TWO_ACCOUNTS).accounts["111111111111"].roles["Tagged"]
     [statement] = role.trust_policy_document("111111111111")["Statement"]
     assert statement["Action"] == [
-        "sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]
+        "sts:AssumeRoleWithSAML",
+        "sts:TagSession",
+        "sts:SetSourceIdentity",
+    ]
     assert statement["Condition"] == {
         "StringEquals": {
-            "SAML:aud": ["https://signin.aws.amazon.com/saml",
-                         "https://eu-west-1.signin.aws.amazon.com/saml"],
+            "SAML:aud": [
+                "https://signin.aws.amazon.com/saml",
+                "https://eu-west-1.signin.aws.amazon.com/saml",
+            ],
             "SAML:iss": "https://idp.corp.example/saml",
         },
         "ForAnyValue:StringLike": {"SAML:edupersonaffiliation": ["staff"]},
@@ -143,7 +150,8 @@ def test_cross_account_arn_to_an_undeclared_account_is_allowed() -> None:
     role = load_world(TWO_ACCOUNTS).accounts["222222222222"].roles["CrossAccount"]
     [statement] = role.trust_policy_document("222222222222")["Statement"]
     assert statement["Principal"] == {
-        "Federated": "arn:aws:iam::333333333333:saml-provider/Elsewhere"}
+        "Federated": "arn:aws:iam::333333333333:saml-provider/Elsewhere"
+    }
 
 
 def test_unquoted_policy_version_is_read_back_as_text() -> None:
@@ -183,8 +191,13 @@ def moto() -> Iterator[None]:
 
 @pytest.fixture
 def provisioned(moto: None, idp_metadata: bytes) -> ProvisionedWorld:
-    return provision(load_world(TWO_ACCOUNTS), iam_client_factory=moto_iam_client_factory(),
-                     idp_metadata=idp_metadata, base_dir=AWS_DATA, scenario_name="two-accounts")
+    return provision(
+        load_world(TWO_ACCOUNTS),
+        iam_client_factory=moto_iam_client_factory(),
+        idp_metadata=idp_metadata,
+        base_dir=AWS_DATA,
+        scenario_name="two-accounts",
+    )
 
 
 def test_provision_lands_each_resource_in_its_own_account(provisioned: ProvisionedWorld) -> None:
@@ -206,19 +219,22 @@ def test_moto_iam_reads_back_provider_metadata_and_extras(
     partner = view.saml_provider("arn:aws:iam::111111111111:saml-provider/Partner")
     assert corp is not None and partner is not None
     assert corp.metadata == idp_metadata.decode()
-    assert (corp.account_id, corp.encryption_mode, corp.private_keys) == (
-        "222222222222", None, ())
+    assert (corp.account_id, corp.encryption_mode, corp.private_keys) == ("222222222222", None, ())
     assert partner.metadata == (AWS_DATA / "partner-metadata.xml").read_text()
     assert partner.encryption_mode == "Required"
     assert partner.private_keys == ((CERTS / "sample-sp.key").read_bytes(),)
     assert partner.tags == {"fedharness:managed": "true", "fedharness:scenario": "two-accounts"}
 
 
-@pytest.mark.parametrize(("arn", "max_session_duration"), [
-    ("arn:aws:iam::111111111111:role/Admin", 7200),
-    ("arn:aws:iam::111111111111:role/federated/Tagged", 3600),
-    ("arn:aws:iam::222222222222:role/Developer", 43200),
-], ids=["Admin", "Tagged-with-path", "Developer"])
+@pytest.mark.parametrize(
+    ("arn", "max_session_duration"),
+    [
+        ("arn:aws:iam::111111111111:role/Admin", 7200),
+        ("arn:aws:iam::111111111111:role/federated/Tagged", 3600),
+        ("arn:aws:iam::222222222222:role/Developer", 43200),
+    ],
+    ids=["Admin", "Tagged-with-path", "Developer"],
+)
 def test_moto_iam_reads_back_roles(
     provisioned: ProvisionedWorld, arn: str, max_session_duration: int
 ) -> None:
@@ -237,18 +253,24 @@ def test_moto_iam_reads_back_attached_and_inline_policies(provisioned: Provision
     assert role is not None
     assert role.managed_policies == ("arn:aws:iam::aws:policy/ReadOnlyAccess",)
     assert json.loads(role.inline_policies["s3-read"])["Statement"][0]["Action"] == [
-        "s3:GetObject", "s3:ListBucket"]
+        "s3:GetObject",
+        "s3:ListBucket",
+    ]
     assert role.tags["owner"] == "platform"
 
 
-@pytest.mark.parametrize("arn", [
-    "arn:aws:iam::999999999999:role/Admin",
-    "arn:aws:iam::111111111111:role/Nobody",
-    "arn:aws:iam::111111111111:role/other/Admin",
-    "arn:aws:iam::111111111111:saml-provider/Nobody",
-    "arn:aws:iam::999999999999:saml-provider/CorpIdP",
-    "not-an-arn",
-], ids=["unseen-account", "no-role", "wrong-path", "no-provider", "provider-elsewhere", "junk"])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::999999999999:role/Admin",
+        "arn:aws:iam::111111111111:role/Nobody",
+        "arn:aws:iam::111111111111:role/other/Admin",
+        "arn:aws:iam::111111111111:saml-provider/Nobody",
+        "arn:aws:iam::999999999999:saml-provider/CorpIdP",
+        "not-an-arn",
+    ],
+    ids=["unseen-account", "no-role", "wrong-path", "no-provider", "provider-elsewhere", "junk"],
+)
 def test_moto_iam_returns_none_for_what_does_not_exist(
     provisioned: ProvisionedWorld, arn: str
 ) -> None:
@@ -273,47 +295,73 @@ def test_moto_account_id_overriding_the_header_is_caught(
 ) -> None:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "999999999999")
     with pytest.raises(AccountMismatchError, match="MOTO_ACCOUNT_ID"):
-        provision(load_world(TWO_ACCOUNTS), iam_client_factory=moto_iam_client_factory(),
-                  idp_metadata=idp_metadata, base_dir=AWS_DATA)
+        provision(
+            load_world(TWO_ACCOUNTS),
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=idp_metadata,
+            base_dir=AWS_DATA,
+        )
 
 
 def test_unknown_aws_managed_policy_is_reported(
     moto: None, idp_metadata: bytes, tmp_path: Path
 ) -> None:
-    world = world_from("""\
+    world = world_from(
+        """\
 aws:
   accounts:
     "111111111111":
       saml_providers: {CorpIdP: {}}
       roles:
         Admin: {trusts: CorpIdP, policies: ["arn:aws:iam::aws:policy/NoSuchPolicy"]}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     with pytest.raises(UnknownManagedPolicyError, match="NoSuchPolicy"):
-        provision(world, iam_client_factory=moto_iam_client_factory(),
-                  idp_metadata=idp_metadata, base_dir=tmp_path)
+        provision(
+            world,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=idp_metadata,
+            base_dir=tmp_path,
+        )
 
 
-@pytest.mark.parametrize(("content", "error", "message"), [
-    (None, ResourceFileError, "cannot read metadata"),
-    (b"\xef\xbb\xbf<md:EntityDescriptor/>", InvalidMetadataError, "byte-order mark"),
-    (b"<not xml", InvalidMetadataError, "could not parse metadata"),
-    (b"<html xmlns='http://www.w3.org/1999/xhtml'/>", InvalidMetadataError, "not md:Entity"),
-], ids=["missing", "bom", "not-xml", "wrong-root"])
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (None, ResourceFileError, "cannot read metadata"),
+        (b"\xef\xbb\xbf<md:EntityDescriptor/>", InvalidMetadataError, "byte-order mark"),
+        (b"<not xml", InvalidMetadataError, "could not parse metadata"),
+        (b"<html xmlns='http://www.w3.org/1999/xhtml'/>", InvalidMetadataError, "not md:Entity"),
+    ],
+    ids=["missing", "bom", "not-xml", "wrong-root"],
+)
 def test_metadata_files_are_checked_like_iam_does(
-    moto: None, idp_metadata: bytes, tmp_path: Path, content: bytes | None,
-    error: type[Exception], message: str,
+    moto: None,
+    idp_metadata: bytes,
+    tmp_path: Path,
+    content: bytes | None,
+    error: type[Exception],
+    message: str,
 ) -> None:
     if content is not None:
         (tmp_path / "md.xml").write_bytes(content)
-    world = world_from("""\
+    world = world_from(
+        """\
 aws:
   accounts:
     "111111111111":
       saml_providers: {CorpIdP: {metadata: md.xml}}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     with pytest.raises(error, match=message):
-        provision(world, iam_client_factory=moto_iam_client_factory(),
-                  idp_metadata=idp_metadata, base_dir=tmp_path)
+        provision(
+            world,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=idp_metadata,
+            base_dir=tmp_path,
+        )
 
 
 # --- live mode against a moto server ------------------------------------------------------------
@@ -336,16 +384,25 @@ def endpoint(moto_server: str) -> str:
 
 @pytest.fixture
 def session() -> Any:
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                         region_name="us-east-1")
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
 
 
 @pytest.fixture
 def iam(session: Any, endpoint: str) -> Any:
     client = session.client("iam", endpoint_url=endpoint)
-    client.create_policy(PolicyName="fedharness-test", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}))
+    client.create_policy(
+        PolicyName="fedharness-test",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
+                ],
+            }
+        ),
+    )
     return client
 
 
@@ -360,10 +417,13 @@ def live_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def apply_live(path: Path, session: Any, endpoint: str, **overrides: Any) -> Any:
     provider = IdentityProvider.from_file(path)
     arguments: dict[str, Any] = {
-        "scenario_name": "live-test", "idp_metadata": provider.metadata(),
-        "base_dir": path.parent, "endpoint_url": endpoint,
+        "scenario_name": "live-test",
+        "idp_metadata": provider.metadata(),
+        "base_dir": path.parent,
+        "endpoint_url": endpoint,
         "signing_cert_fingerprints": [
-            provider.current_key.certificate.fingerprint(hashes.SHA256()).hex()],
+            provider.current_key.certificate.fingerprint(hashes.SHA256()).hex()
+        ],
     }
     return apply(load_world(path), session, **{**arguments, **overrides})
 
@@ -385,8 +445,11 @@ def test_apply_creates_in_the_credentials_account_and_skips_the_others(
     assert result.skipped_accounts == ("222222222222",)
     assert result.warnings == (SANDBOX_WARNING,)
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="Admin")["Tags"]}
-    assert tags == {"owner": "platform", "fedharness:managed": "true",
-                    "fedharness:scenario": "live-test"}
+    assert tags == {
+        "owner": "platform",
+        "fedharness:managed": "true",
+        "fedharness:scenario": "live-test",
+    }
 
 
 def test_live_iam_reads_back_what_apply_made(
@@ -399,7 +462,8 @@ def test_live_iam_reads_back_what_apply_made(
     assert role is not None and provider is not None
     assert role.max_session_duration == 7200
     assert json.loads(role.trust_policy) == default_trust_policy(
-        f"arn:aws:iam::{MOTO_ACCOUNT}:saml-provider/CorpIdP")
+        f"arn:aws:iam::{MOTO_ACCOUNT}:saml-provider/CorpIdP"
+    )
     assert role.managed_policies == (TEST_POLICY,)
     assert set(role.inline_policies) == {"s3-read"}
     assert provider.metadata == IdentityProvider.from_file(live_scenario).metadata().decode()
@@ -410,8 +474,12 @@ def test_live_iam_reads_back_what_apply_made(
 def test_apply_refuses_to_take_over_an_untagged_role_and_writes_nothing(
     live_scenario: Path, session: Any, endpoint: str, iam: Any
 ) -> None:
-    iam.create_role(RoleName="ReadOnly", AssumeRolePolicyDocument=json.dumps(
-        default_trust_policy("arn:aws:iam::123456789012:saml-provider/Someone")))
+    iam.create_role(
+        RoleName="ReadOnly",
+        AssumeRolePolicyDocument=json.dumps(
+            default_trust_policy("arn:aws:iam::123456789012:saml-provider/Someone")
+        ),
+    )
     with pytest.raises(ResourceConflictError, match="role ReadOnly exists and is not managed"):
         apply_live(live_scenario, session, endpoint)
     assert role_names(iam) == {"ReadOnly"}
@@ -442,19 +510,34 @@ aws:
 def test_reapply_brings_an_own_role_in_line_with_the_file(
     session: Any, endpoint: str, iam: Any, tmp_path: Path
 ) -> None:
-    first = world_from(ROLE_ONLY.format(
-        duration=3600, policies=f"[{TEST_POLICY}]",
-        inline='{old: {Version: "2012-10-17", Statement: {Effect: Allow, Action: "s3:*", '
-               'Resource: "*"}}}'), tmp_path)
-    second = world_from(ROLE_ONLY.format(
-        duration=14400, policies="[]",
-        inline='{new: {Version: "2012-10-17", Statement: {Effect: Deny, Action: "iam:*", '
-               'Resource: "*"}}}'), tmp_path)
+    first = world_from(
+        ROLE_ONLY.format(
+            duration=3600,
+            policies=f"[{TEST_POLICY}]",
+            inline='{old: {Version: "2012-10-17", Statement: {Effect: Allow, Action: "s3:*", '
+            'Resource: "*"}}}',
+        ),
+        tmp_path,
+    )
+    second = world_from(
+        ROLE_ONLY.format(
+            duration=14400,
+            policies="[]",
+            inline='{new: {Version: "2012-10-17", Statement: {Effect: Deny, Action: "iam:*", '
+            'Resource: "*"}}}',
+        ),
+        tmp_path,
+    )
     arguments: dict[str, Any] = {
-        "scenario_name": "roles", "idp_metadata": b"", "base_dir": tmp_path,
-        "signing_cert_fingerprints": [], "endpoint_url": endpoint}
+        "scenario_name": "roles",
+        "idp_metadata": b"",
+        "base_dir": tmp_path,
+        "signing_cert_fingerprints": [],
+        "endpoint_url": endpoint,
+    }
     assert apply(first, session, **arguments).created == (
-        f"arn:aws:iam::{MOTO_ACCOUNT}:role/Auditor",)
+        f"arn:aws:iam::{MOTO_ACCOUNT}:role/Auditor",
+    )
 
     result = apply(second, session, **arguments)
 
@@ -471,20 +554,29 @@ def test_destroy_removes_only_this_scenarios_tagged_resources(
 ) -> None:
     trust = json.dumps(default_trust_policy("arn:aws:iam::123456789012:saml-provider/CorpIdP"))
     iam.create_role(RoleName="Manual", AssumeRolePolicyDocument=trust)
-    iam.create_role(RoleName="OtherScenario", AssumeRolePolicyDocument=trust,
-                    Tags=[{"Key": "fedharness:managed", "Value": "true"},
-                          {"Key": "fedharness:scenario", "Value": "other"}])
+    iam.create_role(
+        RoleName="OtherScenario",
+        AssumeRolePolicyDocument=trust,
+        Tags=[
+            {"Key": "fedharness:managed", "Value": "true"},
+            {"Key": "fedharness:scenario", "Value": "other"},
+        ],
+    )
     metadata = IdentityProvider.from_file(live_scenario).metadata().decode()
     iam.create_saml_provider(Name="Unrelated", SAMLMetadataDocument=metadata)
     apply_live(live_scenario, session, endpoint)
 
-    result = destroy(load_world(live_scenario), session, scenario_name="live-test",
-                     endpoint_url=endpoint)
+    result = destroy(
+        load_world(live_scenario), session, scenario_name="live-test", endpoint_url=endpoint
+    )
 
-    assert set(result.removed) == {f"arn:aws:iam::{MOTO_ACCOUNT}:role/Admin",
-                                   f"arn:aws:iam::{MOTO_ACCOUNT}:role/federated/ReadOnly"}
+    assert set(result.removed) == {
+        f"arn:aws:iam::{MOTO_ACCOUNT}:role/Admin",
+        f"arn:aws:iam::{MOTO_ACCOUNT}:role/federated/ReadOnly",
+    }
     assert [(k.arn, k.reason) for k in result.kept] == [
-        (f"arn:aws:iam::{MOTO_ACCOUNT}:saml-provider/CorpIdP", TAGS_UNREADABLE)]
+        (f"arn:aws:iam::{MOTO_ACCOUNT}:saml-provider/CorpIdP", TAGS_UNREADABLE)
+    ]
     assert role_names(iam) == {"Manual", "OtherScenario"}
     assert iam.get_policy(PolicyArn=TEST_POLICY)["Policy"]["AttachmentCount"] == 0
     assert len(iam.list_saml_providers()["SAMLProviderList"]) == 2
@@ -494,8 +586,12 @@ def test_apply_refuses_a_sample_signing_certificate(
     live_scenario: Path, session: Any, endpoint: str, iam: Any
 ) -> None:
     with pytest.raises(SampleKeyRefusedError, match="sample certificate"):
-        apply_live(live_scenario, session, endpoint,
-                   signing_cert_fingerprints=[sorted(SAMPLE_CERT_SHA256)[0].upper()])
+        apply_live(
+            live_scenario,
+            session,
+            endpoint,
+            signing_cert_fingerprints=[sorted(SAMPLE_CERT_SHA256)[0].upper()],
+        )
     assert role_names(iam) == set()
 
 
@@ -504,9 +600,15 @@ def test_apply_refuses_metadata_that_trusts_a_sample_certificate(
 ) -> None:
     own_metadata = IdentityProvider.from_file(live_scenario).metadata()
     with pytest.raises(SampleKeyRefusedError, match="saml-provider/Partner"):
-        apply(load_world(TWO_ACCOUNTS), session, scenario_name="two-accounts",
-              idp_metadata=own_metadata, base_dir=AWS_DATA, signing_cert_fingerprints=[],
-              endpoint_url=endpoint)
+        apply(
+            load_world(TWO_ACCOUNTS),
+            session,
+            scenario_name="two-accounts",
+            idp_metadata=own_metadata,
+            base_dir=AWS_DATA,
+            signing_cert_fingerprints=[],
+            endpoint_url=endpoint,
+        )
     assert role_names(iam) == set()
 
 
@@ -515,8 +617,15 @@ def test_apply_refuses_an_account_the_scenario_does_not_declare(
 ) -> None:
     world = world_from('aws: {accounts: {"111111111111": {}}}\n', tmp_path)
     with pytest.raises(AccountMismatchError, match="account 123456789012"):
-        apply(world, session, scenario_name="x", idp_metadata=b"", base_dir=tmp_path,
-              signing_cert_fingerprints=[], endpoint_url=endpoint)
+        apply(
+            world,
+            session,
+            scenario_name="x",
+            idp_metadata=b"",
+            base_dir=tmp_path,
+            signing_cert_fingerprints=[],
+            endpoint_url=endpoint,
+        )
 
 
 # --- `fedharness aws apply|destroy` ---------------------------------------------------------------
@@ -552,11 +661,15 @@ def test_cli_apply_then_destroy(
     assert role_names(iam) == set()
 
 
-@pytest.mark.parametrize(("scenario", "message"), [
-    (TWO_ACCOUNTS, "sample certificate"),
-    (AWS_DATA / "errors" / "unknown-field.yaml", "unknown-field.yaml:8: "),
-    (AWS_DATA / "missing.yaml", "missing.yaml: cannot read"),
-], ids=["sample-keys", "schema-error", "missing-file"])
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        (TWO_ACCOUNTS, "sample certificate"),
+        (AWS_DATA / "errors" / "unknown-field.yaml", "unknown-field.yaml:8: "),
+        (AWS_DATA / "missing.yaml", "missing.yaml: cannot read"),
+    ],
+    ids=["sample-keys", "schema-error", "missing-file"],
+)
 def test_cli_bad_input_is_one_line_and_exit_2(
     aws_env: None, endpoint: str, scenario: Path, message: str
 ) -> None:
@@ -566,9 +679,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and out == ""
 
 
-def test_cli_destroy_in_an_undeclared_account_is_refused(
-    aws_env: None, endpoint: str
-) -> None:
+def test_cli_destroy_in_an_undeclared_account_is_refused(aws_env: None, endpoint: str) -> None:
     code, _, err = run_aws("destroy", str(TWO_ACCOUNTS), "--endpoint-url", endpoint)
     assert code == 2
     assert "credentials are for account 123456789012" in err

@@ -565,9 +565,7 @@ def _acs_of(served: Served, provider: str) -> str:
     return f"https://us-east-1.signin.aws.amazon.com/saml/acs/{uuid}"
 
 
-def _vault_request(
-    f: Forge, provider: str, role: str, acs: str, *, sealed: bool
-) -> dict[str, str]:
+def _vault_request(f: Forge, provider: str, role: str, acs: str, *, sealed: bool) -> dict[str, str]:
     pair = put(AwsAttribute.ROLE, f"{role},{provider}")
     sp = "aws-encrypted" if sealed else "aws"
     assertion = f.issue(role=role, sp=sp, acs=acs, attributes=pair)

@@ -53,7 +53,6 @@ TRUST = (
 )
 
 
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
     """The rule-test world in moto, served by ``sts serve``'s app on a free 127.0.0.1 port."""

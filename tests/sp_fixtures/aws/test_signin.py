@@ -28,8 +28,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClien
     provider = IdentityProvider.from_file(WORLD)
     world = validate(AwsWorld, load_yaml(WORLD), at=("aws",))
     with mock_aws():
-        provisioned = provision(world, iam_client_factory=moto_iam_client_factory(),
-                                idp_metadata=provider.metadata(), base_dir=WORLD.parent)
+        provisioned = provision(
+            world,
+            iam_client_factory=moto_iam_client_factory(),
+            idp_metadata=provider.metadata(),
+            base_dir=WORLD.parent,
+        )
         app = create_signin_app(StrictSts(provisioned.iam()))
         yield app.test_client(), Forge(provider, dt.datetime.now(dt.UTC), stranger)
 
@@ -55,17 +59,24 @@ def test_role_picker_groups_roles_by_account(setup: tuple[FlaskClient, Forge]) -
     assert status == 200
     assert "Select a role" in page
     assert 'id="account-111111111111"' in page and 'id="account-222222222222"' in page
-    assert re.search(r'value="arn:aws:iam::111111111111:role/Admin\|arn:aws:iam::111111111111:'
-                     r'saml-provider/CorpIdP"\s+checked', page)
+    assert re.search(
+        r'value="arn:aws:iam::111111111111:role/Admin\|arn:aws:iam::111111111111:'
+        r'saml-provider/CorpIdP"\s+checked',
+        page,
+    )
     assert 'name="RelayState" value="https://console/home"' in page
 
 
 def test_choosing_a_role_shows_the_session(setup: tuple[FlaskClient, Forge]) -> None:
     client, _ = setup
     saml_response = full_response(_forge(setup))
-    reply = client.post("/saml/choose", data={
-        "SAMLResponse": saml_response,
-        "role": f"{ADMIN}|arn:aws:iam::111111111111:saml-provider/CorpIdP"})
+    reply = client.post(
+        "/saml/choose",
+        data={
+            "SAMLResponse": saml_response,
+            "role": f"{ADMIN}|arn:aws:iam::111111111111:saml-provider/CorpIdP",
+        },
+    )
     page = reply.get_data(as_text=True)
     assert reply.status_code == 200
     assert "arn:aws:sts::111111111111:assumed-role/Admin/alice@corp.example" in page
@@ -74,10 +85,14 @@ def test_choosing_a_role_shows_the_session(setup: tuple[FlaskClient, Forge]) -> 
 
 def test_choosing_a_role_the_trust_policy_refuses(setup: tuple[FlaskClient, Forge]) -> None:
     client, _ = setup
-    reply = client.post("/saml/choose", data={
-        "SAMLResponse": full_response(_forge(setup)),
-        "role": "arn:aws:iam::111111111111:role/Untrusting|"
-                "arn:aws:iam::111111111111:saml-provider/CorpIdP"})
+    reply = client.post(
+        "/saml/choose",
+        data={
+            "SAMLResponse": full_response(_forge(setup)),
+            "role": "arn:aws:iam::111111111111:role/Untrusting|"
+            "arn:aws:iam::111111111111:saml-provider/CorpIdP",
+        },
+    )
     assert reply.status_code == 403
     assert "Not authorized to perform sts:AssumeRoleWithSAML" in reply.get_data(as_text=True)
 
@@ -85,16 +100,25 @@ def test_choosing_a_role_the_trust_policy_refuses(setup: tuple[FlaskClient, Forg
 def test_user_without_roles_sees_aws_error_text(setup: tuple[FlaskClient, Forge]) -> None:
     client, _ = setup
     forge = _forge(setup)
-    no_roles = forge.issue(attributes=lambda attrs: tuple(
-        a for a in attrs if a.name != "https://aws.amazon.com/SAML/Attributes/Role"))
+    no_roles = forge.issue(
+        attributes=lambda attrs: tuple(
+            a for a in attrs if a.name != "https://aws.amazon.com/SAML/Attributes/Role"
+        )
+    )
     status, page = post(client, no_roles)
     assert status == 400
     assert INVALID_RESPONSE in page
 
 
-@pytest.mark.parametrize("saml_response", ["not base64 !!", base64.b64encode(b"<a>").decode(),
-                                           base64.b64encode(b"<!DOCTYPE x><x/>").decode()],
-                         ids=["not-base64", "not-xml", "doctype"])
+@pytest.mark.parametrize(
+    "saml_response",
+    [
+        "not base64 !!",
+        base64.b64encode(b"<a>").decode(),
+        base64.b64encode(b"<!DOCTYPE x><x/>").decode(),
+    ],
+    ids=["not-base64", "not-xml", "doctype"],
+)
 def test_garbage_gets_the_error_page(setup: tuple[FlaskClient, Forge], saml_response: str) -> None:
     client, _ = setup
     status, page = post(client, saml_response)
@@ -105,8 +129,10 @@ def test_garbage_gets_the_error_page(setup: tuple[FlaskClient, Forge], saml_resp
 def test_expired_response_gets_the_error_page(setup: tuple[FlaskClient, Forge]) -> None:
     client, _ = setup
     forge = _forge(setup)
-    expired = forge.issue(confirmation_not_on_or_after=forge.now - dt.timedelta(minutes=1),
-                          not_on_or_after=forge.now - dt.timedelta(minutes=1))
+    expired = forge.issue(
+        confirmation_not_on_or_after=forge.now - dt.timedelta(minutes=1),
+        not_on_or_after=forge.now - dt.timedelta(minutes=1),
+    )
     status, page = post(client, expired)
     assert status == 400
     assert INVALID_RESPONSE in page and "ExpiredTokenException" in page
