@@ -432,13 +432,26 @@ def check_name_id(sts: StrictSts, ex: Exchange) -> None:
 
 
 def check_role_pair(sts: StrictSts, ex: Exchange) -> None:
-    """(RoleArn, PrincipalArn) is one of the Role values, in either order."""
-    wanted = {(ex.request.RoleArn, ex.request.PrincipalArn)}
+    """Every Role value is a role ARN and a provider ARN, and (RoleArn, PrincipalArn) is one of
+    them, in either order.
+
+    A malformed value makes the console answer "invalid SAML response" for the whole response
+    (aws-sts-saml.md §1); what the API does is unverified, so it refuses too. Spaces around the
+    comma are allowed (they break some clients, not AWS).
+    """
+    pairs: set[tuple[str, str]] = set()
     for value in ex.response.values(Attr.ROLE):
-        parts = value.split(",")
-        if len(parts) == 2 and {(parts[0], parts[1]), (parts[1], parts[0])} & wanted:
-            return
-    raise e.AccessDenied(e.NOT_AUTHORIZED)
+        parts = [part.strip() for part in value.split(",")]
+        roles = [p for p in parts if ROLE_ARN.fullmatch(p)]
+        providers = [p for p in parts if PROVIDER_ARN.fullmatch(p)]
+        if len(parts) != 2 or len(roles) != 1 or len(providers) != 1:
+            raise e.InvalidIdentityToken(
+                f"Invalid SAML response: Role value {value!r} is not a role ARN and a SAML "
+                "provider ARN separated by a comma"
+            )
+        pairs.add((roles[0], providers[0]))
+    if (ex.request.RoleArn, ex.request.PrincipalArn) not in pairs:
+        raise e.AccessDenied(e.NOT_AUTHORIZED)
 
 
 def check_role_exists(sts: StrictSts, ex: Exchange) -> None:

@@ -492,6 +492,20 @@ CASES: list[Case] = [
         "saml.role_pair",
     ),
     Case(
+        "malformed-role-value-beside-a-valid-one",
+        lambda f: f.request(
+            f.issue(attributes=put(AwsAttribute.ROLE, f"{ADMIN},{CORP}", "aws-Dev"))
+        ),
+        "InvalidIdentityToken",
+        "saml.role_pair",
+        "is not a role ARN and a SAML provider ARN",
+    ),
+    Case(
+        "ok-space-after-the-comma",
+        lambda f: f.request(f.issue(attributes=put(AwsAttribute.ROLE, f"{ADMIN}, {CORP}"))),
+        None,
+    ),
+    Case(
         "no-role-attribute",
         lambda f: f.request(f.issue(attributes=drop(AwsAttribute.ROLE))),
         "AccessDenied",
