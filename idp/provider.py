@@ -172,10 +172,14 @@ class IdentityProvider:
             direct_groups=self.directory.direct_groups_of(user),
         )
         result = self.engine.map(subject)
+        # The engine's attributes go out exactly as its IdP lays them out, several elements of
+        # one name included (Keycloak's role list with Single Role Attribute off, JumpCloud's
+        # Role mappings; reference §4, §8.9). The configured `attributes` fill in only names
+        # the engine did not send, one element per name.
         emitted = {attribute.name for attribute in result.attributes}
         extra = [a for a in self._configured_attributes(user) if a.name not in emitted]
         return MappingResult(
-            attributes=merge_attributes([*result.attributes, *extra]), trace=result.trace
+            attributes=(*result.attributes, *merge_attributes(extra)), trace=result.trace
         )
 
     def _configured_attributes(self, user: User) -> list[SamlAttribute]:
@@ -319,13 +323,21 @@ def _read_cert(path: Path) -> bytes:
 def _only_role(
     attributes: tuple[SamlAttribute, ...], role_arn: str, user: str
 ) -> tuple[SamlAttribute, ...]:
+    """Keep only the Role values naming ``role_arn``; a Role element left empty is dropped, so
+    the layout (one element or one per role) stays the engine's."""
+
+    def grants(value: str) -> bool:
+        return role_arn in (part.strip() for part in value.split(","))
+
     offered = [v for a in attributes if a.name == AwsAttribute.ROLE for v in a.values]
-    granted = tuple(v for v in offered if role_arn in (p.strip() for p in v.split(",")))
-    if not granted:
+    if not any(grants(v) for v in offered):
         raise RoleNotGrantedError(
             f"{user} is not granted {role_arn} (granted: {', '.join(offered) or 'none'})"
         )
-    return tuple(
-        dataclasses.replace(a, values=granted) if a.name == AwsAttribute.ROLE else a
-        for a in attributes
-    )
+    kept: list[SamlAttribute] = []
+    for attribute in attributes:
+        if attribute.name != AwsAttribute.ROLE:
+            kept.append(attribute)
+        elif values := tuple(v for v in attribute.values if grants(v)):
+            kept.append(dataclasses.replace(attribute, values=values))
+    return tuple(kept)

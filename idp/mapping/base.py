@@ -66,7 +66,12 @@ class MappingEngine(Protocol):
 
 
 def merge_attributes(attributes: Sequence[SamlAttribute]) -> tuple[SamlAttribute, ...]:
-    """Join attributes of the same name into one, keeping first-seen order and dropping repeats."""
+    """Join attributes of the same name into one, keeping first-seen order and dropping repeats.
+
+    For attributes fedharness itself adds (the scenario's ``attributes`` section), never for an
+    engine's output: an engine's separate same-name elements are the layout its IdP sends
+    (Keycloak's role list with Single Role Attribute off, JumpCloud's several Role mappings).
+    """
     order: list[str] = []
     merged: dict[str, SamlAttribute] = {}
     for attribute in attributes:

@@ -228,7 +228,12 @@ class JumpCloudMapping:
         return tuple(dict.fromkeys(values))
 
     def map(self, subject: MappingInput) -> MappingResult:
-        """Return the connector's attributes for ``subject`` (none when not bound)."""
+        """Return the connector's attributes for ``subject`` (none when not bound).
+
+        Each constant and each mapping is its own Attribute element, so several named Role are
+        sent side by side, not joined into one (a layout not checked against a captured
+        JumpCloud assertion; reference §4 only says the mappings share the name).
+        """
         trace: list[TraceStep] = []
         groups = self._groups(subject, trace)
         if groups is None:

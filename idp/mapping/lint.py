@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from idp.directory import Directory
+from idp.mapping import adfs_parser as adfs_ast
+from idp.mapping.adfs import AdfsMapping, AdfsMappingConfig
 from idp.mapping.base import MappingEngine, MappingInput
 from idp.mapping.custom_attribute import (
     GoogleWorkspaceConfig,
@@ -165,7 +168,9 @@ def lint(
     """Return the warnings for ``config`` of engine ``engine_name`` over ``directory``'s users.
 
     ``aws_world_role_arns`` holds the declared world's role ARNs *and* SAML provider ARNs (None:
-    no world, skip those checks). ``engine`` runs another engine (ADFS) for the output checks.
+    no world, skip those checks). ``engine`` runs another engine (ADFS) for the output checks;
+    for ADFS it also supplies the parsed rules, whose condition / RegExReplace pairs are checked
+    for reference §7 mistakes #3 and #5 (:func:`regex_pair_warnings`).
     """
     known = ENGINES.get(engine_name)
     if engine is None and known is not None:
@@ -189,6 +194,8 @@ def lint(
             warnings.append(_warn("keycloak-full-scope", "keycloak.full_scope_allowed"))
         if not config.role_list.single:
             warnings.append(_warn("multiple-role-attributes", "keycloak.role_list.single"))
+    elif isinstance(config, AdfsMappingConfig):
+        warnings += _adfs(config, engine)
     if engine is not None:
         said = {w.code for w in warnings} & _EXPLAINED_BY_CONFIG
         warnings += [w for w in _outputs(engine, directory, world) if w.code not in said]
@@ -273,7 +280,8 @@ def regex_pair_warnings(condition: str, replace: str, where: str) -> list[LintWa
     """Check an ADFS rule's ``Value =~ condition`` against its ``RegExReplace`` pattern.
 
     Both are .NET patterns as written in the rule; only their leading ``(?i…)`` options and
-    ``^`` anchors are read, which is how the mistakes of reference §7 (#3, #4, #5) show.
+    ``^`` anchors are read, which is how the mistakes of reference §7 (#3, #4, #5) show. The
+    messages quote them as the rule does (an ADFS string has no escapes).
     """
     warnings: list[LintWarning] = []
     options = re.compile(r"^\(\?([imnsx]*)(?:-[imnsx]*)?\)")
@@ -283,12 +291,78 @@ def regex_pair_warnings(condition: str, replace: str, where: str) -> list[LintWa
         for text in (condition, replace)
     }
     if ignores_case[condition] and not ignores_case[replace]:
-        warnings.append(_warn("case-mismatch", where, f"{condition!r} vs {replace!r}"))
+        warnings.append(_warn("case-mismatch", where, f'"{condition}" vs "{replace}"'))
     if not bare[condition].startswith("^"):
-        warnings.append(_warn("unanchored-pattern", where, f"condition {condition!r}"))
+        warnings.append(_warn("unanchored-pattern", where, f'condition "{condition}"'))
     if not bare[replace].startswith("^"):
-        warnings.append(_warn("unanchored-replace", where, f"replace pattern {replace!r}"))
+        warnings.append(_warn("unanchored-replace", where, f'replace pattern "{replace}"'))
     return warnings
+
+
+def _adfs(config: AdfsMappingConfig, engine: MappingEngine | None) -> list[LintWarning]:
+    """Check every rule's ``Value =~`` condition against the RegExReplace fed by its claim.
+
+    The rules are the engine's (already read from ``rules_file``); without an ADFS engine only
+    inline ``rules`` can be checked, since lint reads nothing from disk.
+    """
+    if isinstance(engine, AdfsMapping):
+        rule_set = engine.rule_set
+    elif config.rules is not None:
+        rule_set = adfs_ast.parse_rules(config.rules, source="rules")
+    else:
+        return []
+    source = rule_set.source
+    place = "idp.mapping.adfs.rules" if source == "rules" else Path(source).name
+    warnings: list[LintWarning] = []
+    for index, rule in enumerate(rule_set.rules, 1):
+        label = f"rule {rule.name!r}" if rule.name is not None else f"rule {index}"
+        where = f"adfs: {label} at {place}:{rule.line}"
+        for condition, replace in _regex_pairs(rule):
+            warnings += regex_pair_warnings(condition, replace, where)
+    return warnings
+
+
+def _regex_pairs(rule: adfs_ast.Rule) -> list[tuple[str, str]]:
+    """Return (condition, replace pattern) for each ``RegExReplace(c.Value, "…", …)`` of the
+    rule's action whose claim ``c`` was selected with ``Value =~ "…"``."""
+    conditions: dict[str, list[str]] = {}
+    for condition in rule.conditions:
+        if isinstance(condition, adfs_ast.Selector) and condition.variable is not None:
+            conditions[condition.variable] = [
+                match.expr.value
+                for match in condition.matches
+                if match.prop is adfs_ast.ClaimProperty.VALUE
+                and match.operator is adfs_ast.MatchOperator.MATCHES
+                and isinstance(match.expr, adfs_ast.StringLiteral)
+            ]
+    statement = rule.action.statement
+    if isinstance(statement, adfs_ast.NewClaim):
+        exprs = [assignment.expr for assignment in statement.assignments]
+    elif isinstance(statement, adfs_ast.StoreQuery):
+        exprs = list(statement.params)
+    else:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for replace in (r for expr in exprs for r in _regex_replaces(expr)):
+        target, pattern = replace.input, replace.pattern
+        if (
+            isinstance(target, adfs_ast.ClaimRef)
+            and target.prop is adfs_ast.ClaimProperty.VALUE
+            and isinstance(pattern, adfs_ast.StringLiteral)
+        ):
+            pairs += [(c, pattern.value) for c in conditions.get(target.variable, ())]
+    return pairs
+
+
+def _regex_replaces(expr: adfs_ast.Expr) -> Iterator[adfs_ast.RegexReplace]:
+    """Yield every RegExReplace call in ``expr``, outermost first."""
+    if isinstance(expr, adfs_ast.RegexReplace):
+        yield expr
+        for part in (expr.input, expr.pattern, expr.replacement):
+            yield from _regex_replaces(part)
+    elif isinstance(expr, adfs_ast.Concat):
+        for part in expr.parts:
+            yield from _regex_replaces(part)
 
 
 def _okta(

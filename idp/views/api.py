@@ -233,7 +233,8 @@ def user(name: str) -> Response:
     found = provider.directory.user(name)
     mapping = provider.map_user(found)
     body = _user_json(provider, found)
-    body["attributes"] = {a.name: list(a.values) for a in mapping.attributes}
+    names = dict.fromkeys(a.name for a in mapping.attributes)  # an engine may repeat a name
+    body["attributes"] = {name: list(mapping.values(name)) for name in names}
     return jsonify(user=body)
 
 

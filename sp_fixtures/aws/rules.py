@@ -432,13 +432,21 @@ def check_name_id(sts: StrictSts, ex: Exchange) -> None:
 
 
 def check_role_pair(sts: StrictSts, ex: Exchange) -> None:
-    """Every Role value is a role ARN and a provider ARN, and (RoleArn, PrincipalArn) is one of
-    them, in either order.
+    """One Role attribute; every value a role ARN and a provider ARN; (RoleArn, PrincipalArn)
+    one of them, in either order.
 
     A malformed value makes the console answer "invalid SAML response" for the whole response
     (aws-sts-saml.md §1); what the API does is unverified, so it refuses too. Spaces around the
     comma are allowed (they break some clients, not AWS).
     """
+    elements = sum(1 for a in ex.response.attributes if a.name == Attr.ROLE)
+    if elements > 1:
+        # Keycloak's role-list mapper without "Single Role Attribute" sends this layout; how AWS
+        # reads it is unverified (idp-mappings.md §8.9), so the response is refused.
+        raise e.InvalidIdentityToken(
+            f"Invalid SAML response: the Role attribute appears in {elements} Attribute "
+            "elements; AWS's layout is one Attribute with one value per role"
+        )
     pairs: set[tuple[str, str]] = set()
     for value in ex.response.values(Attr.ROLE):
         parts = [part.strip() for part in value.split(",")]
