@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from idp.config import IdpFile, IdpSettings
@@ -63,6 +64,10 @@ class WebConfig:
     clock: Callable[[], dt.datetime] = utc_now
     shared_state: Path | None = None
     """File that shares run-time group changes between worker processes (gunicorn)."""
+    any_host: bool = False
+    """Serve requests whatever their Host header. Off, only loopback names and the host of
+    ``base_url`` are served: a web page whose name an attacker re-points at 127.0.0.1 (DNS
+    rebinding) would otherwise be same-origin with the IdP and could mint signed assertions."""
 
     @classmethod
     def from_file(
@@ -111,6 +116,23 @@ def _without_web(loaded: LoadedYaml) -> LoadedYaml:
     return dataclasses.replace(loaded, data=stripped)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def trusted_hosts(base_url: str | None) -> frozenset[str]:
+    """Return the Host names the IdP answers: loopback ones and the host of ``base_url``."""
+    host = urlsplit(base_url).hostname if base_url else None
+    return LOOPBACK_HOSTS | {host} if host else LOOPBACK_HOSTS
+
+
+def host_name(host_header: str) -> str | None:
+    """Return the lower-cased name of a ``Host`` header (port and IPv6 brackets removed)."""
+    try:
+        return urlsplit(f"//{host_header}").hostname
+    except ValueError:
+        return None
+
+
 def create_app(config: WebConfig) -> Flask:
     """Build the web IdP for ``config``: one blueprint per area, Jinja templates, JSON errors."""
     app = Flask(__name__)
@@ -139,6 +161,16 @@ def create_app(config: WebConfig) -> Flask:
     for blueprint in (metadata.bp, sso.bp, login.bp, api.bp, slo.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app, state.unexpected)
+
+    allowed_hosts = None if config.any_host else trusted_hosts(config.provider.settings.base_url)
+
+    @app.before_request
+    def refuse_other_hosts() -> None:
+        if allowed_hosts is not None and host_name(request.host) not in allowed_hosts:
+            raise BadRequest(
+                f"Host {request.host!r} is not served here (DNS rebinding protection): use "
+                f"{' or '.join(sorted(allowed_hosts))}, or serve with --allow-remote"
+            )
 
     @app.before_request
     def refuse_large_bodies() -> None:

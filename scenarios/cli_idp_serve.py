@@ -5,6 +5,7 @@ Registered by ``scenarios.cli`` with ``idp.add_command(serve)``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import ipaddress
 import os
@@ -83,6 +84,9 @@ def serve(
         config = WebConfig.from_file(
             config_path, shared_state=shared_dir / "groups.json" if shared_dir else None
         )
+        # On loopback only loopback names and the --base-url host are served (DNS rebinding);
+        # --allow-remote means clients come by whatever name reaches this machine.
+        config = dataclasses.replace(config, any_host=allow_remote)
         if base_url is None and "base_url" in config.provider.settings.model_fields_set:
             base_url = config.provider.settings.base_url
         try:
