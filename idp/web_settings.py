@@ -61,6 +61,11 @@ class WebServiceProvider(_Strict):
     slo_binding: Literal["redirect", "post"] | None = Field(
         None, description="Binding of the SLO URL; from metadata, else redirect."
     )
+    slo_response_url: str | None = Field(
+        None,
+        description="Where the SP takes LogoutResponses when not at slo_url (metadata: the "
+        "SingleLogoutService ResponseLocation).",
+    )
     relay_state: str | None = Field(
         None, description="RelayState sent with IdP-initiated sign-in (AWS: a console URL)."
     )
@@ -116,6 +121,14 @@ class SpTrust:
     relay_state: str | None
     post_to: str | None = None
     """Where the browser posts responses when not to the ACS itself (the ACS stays Recipient)."""
+    slo_response_url: str | None = None
+    """Where LogoutResponses go when not to ``slo_url`` (metadata's ResponseLocation)."""
+
+    @property
+    def slo_answer_url(self) -> str | None:
+        """Return where LogoutResponses go: the ResponseLocation, else the SLO URL (metadata
+        §2.2.2)."""
+        return self.slo_response_url or self.slo_url
 
 
 class WebSettingsError(IdpError):
@@ -163,9 +176,11 @@ def resolve_trust(idp: IdpSettings, web: WebSettings, base_dir: Path) -> dict[st
                 "metadata)"
             )
         slo_url, slo_binding = extra.slo_url, extra.slo_binding
+        slo_response_url = extra.slo_response_url
         if slo_url is None and described is not None and described.slo is not None:
-            slo_url, described_binding = described.slo
+            slo_url, described_binding, described_response = described.slo
             slo_binding = slo_binding or described_binding
+            slo_response_url = slo_response_url or described_response
         trusts[name] = SpTrust(
             name=name,
             entity_id=extra.entity_id or (described.entity_id if described else None),
@@ -177,6 +192,7 @@ def resolve_trust(idp: IdpSettings, web: WebSettings, base_dir: Path) -> dict[st
             slo_binding=slo_binding or "redirect",
             relay_state=extra.relay_state,
             post_to=extra.post_to,
+            slo_response_url=slo_response_url,
         )
     return trusts
 
@@ -188,7 +204,8 @@ class _SpMetadata:
     certificates: tuple[bytes, ...]
     acs_urls: tuple[str, ...]
     acs_indexes: Mapping[int, str]
-    slo: tuple[str, Literal["redirect", "post"]] | None
+    slo: tuple[str, Literal["redirect", "post"], str | None] | None
+    """Location, binding and ResponseLocation of the first usable SingleLogoutService."""
 
 
 _BINDINGS: Mapping[str, Literal["redirect", "post"]] = {
@@ -224,7 +241,7 @@ def _read_sp_metadata(path: Path) -> _SpMetadata:
     for service in descriptor.iterfind(qname(NS.MD, "SingleLogoutService")):
         binding = _BINDINGS.get(service.get("Binding") or "")
         if binding is not None and service.get("Location"):
-            slo = (service.get("Location", ""), binding)
+            slo = (service.get("Location", ""), binding, service.get("ResponseLocation") or None)
             break
     return _SpMetadata(
         entity_id=root.get("entityID"),

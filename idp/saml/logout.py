@@ -28,6 +28,11 @@ from idp.saml.constants import NS, SignatureAlgorithm, StatusCode, qname
 from idp.saml.keys import KeyPair
 from idp.saml.signing import sign_element
 
+PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+"""Second-level status: logout could not reach every other session participant."""
+UNKNOWN_PRINCIPAL = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
+"""Second-level status: the responder does not know the principal (or session) named."""
+
 _HASHES: dict[SignatureAlgorithm, type[hashes.HashAlgorithm]] = {
     SignatureAlgorithm.RSA_SHA1: hashes.SHA1,  # noqa: S303 - only when configured
     SignatureAlgorithm.RSA_SHA256: hashes.SHA256,
@@ -123,15 +128,19 @@ def build_logout_response(
     now: dt.datetime,
     destination: str | None,
     status: str = StatusCode.SUCCESS,
+    second_level: str | None = None,
     message: str | None = None,
 ) -> etree._Element:
-    """Build a ``samlp:LogoutResponse`` answering ``in_response_to``."""
+    """Build a ``samlp:LogoutResponse`` answering ``in_response_to``; ``second_level`` is a
+    status code nested in the top-level one (for example PartialLogout)."""
     root = _envelope("LogoutResponse", message_id=new_id(), now=now, destination=destination)
     if in_response_to is not None:
         root.set("InResponseTo", in_response_to)
     _sub(root, NS.SAML, "Issuer", issuer)
     status_element = _sub(root, NS.SAMLP, "Status")
-    _sub(status_element, NS.SAMLP, "StatusCode", Value=status)
+    top = _sub(status_element, NS.SAMLP, "StatusCode", Value=status)
+    if second_level is not None:
+        _sub(top, NS.SAMLP, "StatusCode", Value=second_level)
     if message is not None:
         _sub(status_element, NS.SAMLP, "StatusMessage", message)
     return root

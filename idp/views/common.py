@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, overload
@@ -12,13 +15,62 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from idp.provider import IdentityProvider
 from idp.views.directory_state import DirectoryState
-from idp.views.errors import BadParameterError, LoginExpiredError, UnknownRequesterError
+from idp.views.errors import (
+    BadParameterError,
+    LoginExpiredError,
+    UnknownRequesterError,
+    WebError,
+)
 from idp.views.xml_text import xml_text_problem
 from idp.web_settings import SpTrust, WebSettings
 
 EXTENSION = "fedharness_idp"
 """Key of the state in ``app.extensions``."""
 SESSION_KEY = "idp"
+LOGIN_NONCES_KEY = "login_nonces"
+"""Session key of the nonces of the login forms this browser was shown and has not used."""
+LOGIN_NONCES_KEPT = 8
+"""Most open login forms one browser session keeps usable (the oldest is dropped)."""
+SEEN_IDS_KEPT = 50_000
+"""Most request IDs and used login nonces a worker remembers (oldest forgotten first)."""
+
+
+class ReplayedRequestError(WebError):
+    """A request ID (or a login form) was already used."""
+
+    code = "replayed_request"
+    status = 400
+
+
+class SeenIds:
+    """IDs seen lately, each remembered until it expires; bounded, thread-safe.
+
+    The memory is per process: gunicorn workers do not share it, so a message replayed to
+    another worker within its validity window is not detected there. Serve with one worker
+    (threads are fine) when replay detection matters.
+    """
+
+    def __init__(self, capacity: int = SEEN_IDS_KEPT) -> None:
+        self._capacity = capacity
+        self._expiry: OrderedDict[str, dt.datetime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_use(self, key: str, *, now: dt.datetime, keep_until: dt.datetime) -> bool:
+        """Record ``key``; return False when it was already recorded and has not expired."""
+        with self._lock:
+            while self._expiry:  # drop the expired ones first (insertion order ≈ expiry order)
+                oldest, until = next(iter(self._expiry.items()))
+                if until > now:
+                    break
+                del self._expiry[oldest]
+            known = self._expiry.get(key)
+            if known is not None and known > now:
+                return False
+            self._expiry[key] = keep_until
+            self._expiry.move_to_end(key)
+            while len(self._expiry) > self._capacity:
+                self._expiry.popitem(last=False)
+            return True
 
 
 @dataclass
@@ -32,6 +84,8 @@ class WebState:
     serializer: URLSafeTimedSerializer
     unexpected: list[BaseException] = field(default_factory=list)
     """Exceptions that became a 500 page (the test fixture re-raises them)."""
+    seen: SeenIds = field(default_factory=SeenIds)
+    """Request IDs and login nonces already used, in this worker process."""
 
     def provider(self) -> IdentityProvider:
         """Return the provider with every run-time directory change."""
@@ -40,6 +94,22 @@ class WebState:
     def now(self) -> dt.datetime:
         """Return the current time from the injected clock."""
         return self.clock()
+
+    def refuse_replay(self, issuer: str | None, request_id: str, kind: str) -> None:
+        """Remember a request's ID; raise ReplayedRequestError when it was already seen.
+
+        IDs are kept for as long as the request could still be accepted (its maximum age plus
+        the allowed clock skew), in this worker process only.
+        """
+        now = self.now()
+        window = dt.timedelta(seconds=self.web.request_max_age + 2 * self.web.clock_skew)
+        if not self.seen.first_use(
+            f"{kind}\0{issuer}\0{request_id}", now=now, keep_until=now + window
+        ):
+            raise ReplayedRequestError(
+                f"this {kind} (ID {request_id!r} from {issuer!r}) was already received; a "
+                "service provider must send a fresh request with a new ID"
+            )
 
     def sp_by_entity_id(self, entity_id: str | None) -> SpTrust:
         """Return the SP whose entityID issued a request, or raise UnknownRequesterError."""
@@ -94,15 +164,24 @@ class PendingLogin:
     request_signed: bool = False
 
     def token(self) -> str:
-        """Return the signed token the login form carries."""
-        return str(state().serializer.dumps(asdict(self), salt="login"))
+        """Return the signed token a login form carries: usable once, from this browser only.
+
+        A fresh nonce goes into the token and into the browser's session; reading the token
+        back needs both, and uses the nonce up.
+        """
+        nonce = secrets.token_urlsafe(16)
+        nonces = [n for n in session.get(LOGIN_NONCES_KEY, []) if isinstance(n, str)]
+        session[LOGIN_NONCES_KEY] = [*nonces, nonce][-LOGIN_NONCES_KEPT:]
+        return str(state().serializer.dumps({**asdict(self), "nonce": nonce}, salt="login"))
 
     @classmethod
     def from_token(cls, token: str) -> PendingLogin:
-        """Read a token; an old or altered one raises LoginExpiredError."""
+        """Read a token and use it up; an old, altered, used or foreign one raises
+        LoginExpiredError."""
+        current = state()
         try:
-            fields = state().serializer.loads(
-                token, salt="login", max_age=state().web.login_timeout
+            fields = current.serializer.loads(
+                token, salt="login", max_age=current.web.login_timeout
             )
         except SignatureExpired:
             raise LoginExpiredError(
@@ -113,6 +192,19 @@ class PendingLogin:
                 "this login form was altered or comes from another IdP instance; start the "
                 "sign-in again"
             ) from None
+        nonce = fields.pop("nonce", None)
+        nonces = session.get(LOGIN_NONCES_KEY, [])
+        if not isinstance(nonce, str) or not isinstance(nonces, list) or nonce not in nonces:
+            raise LoginExpiredError(
+                "this login form was already used, or was shown to another browser; start the "
+                "sign-in again"
+            )
+        session[LOGIN_NONCES_KEY] = [n for n in nonces if n != nonce]
+        now = current.now()
+        keep_until = now + dt.timedelta(seconds=current.web.login_timeout)
+        # the session cookie lives in the browser: an old copy of it still lists the nonce
+        if not current.seen.first_use(f"login\0{nonce}", now=now, keep_until=keep_until):
+            raise LoginExpiredError("this login form was already used; start the sign-in again")
         return cls(**fields)
 
 

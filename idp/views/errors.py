@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -117,11 +118,19 @@ def wants_json() -> bool:
     )
 
 
+def _request_ctx_has_no_urls() -> bool:
+    return not request_ctx or request_ctx.url_adapter is None
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     """Return the error as JSON or as an HTML page, as the client wants."""
     title = HTTP_STATUS_CODES.get(status, "Error")
     if wants_json():
         response = jsonify(error={"code": code, "message": message, "status": status})
+    elif _request_ctx_has_no_urls():
+        # A Host header werkzeug cannot route (too long, bad characters) leaves no URL adapter,
+        # and the page's links need one: answer in plain text.
+        response = Response(f"{status} {title}: {message}\n", mimetype="text/plain")
     else:
         response = Response(
             render_template("error.html", status=status, title=title, code=code, message=message)

@@ -13,6 +13,7 @@ from lxml import etree
 from idp.config import ServiceProviderSettings
 from idp.directory import User
 from idp.errors import IdpError
+from idp.mapping.base import MappingResult
 from idp.provider import IdentityProvider, IssuedResponse
 from idp.saml.authn_request import (
     STRONG_ALGORITHMS,
@@ -84,7 +85,8 @@ def sp_initiated() -> Response:
         max_age=dt.timedelta(seconds=web.request_max_age),
         skew=dt.timedelta(seconds=web.clock_skew),
     )
-    check_destination(authn.destination, "sso")
+    check_destination(authn.destination, "sso", signed=signed)
+    current.refuse_replay(authn.issuer, authn.request_id, "AuthnRequest")
     if authn.protocol_binding not in (None, Binding.HTTP_POST):
         raise WrongBindingError(
             f"the AuthnRequest asks for the response by {authn.protocol_binding}; this IdP "
@@ -100,6 +102,8 @@ def sp_initiated() -> Response:
         force_authn=authn.force_authn,
         request_signed=signed,
     )
+    if (problem := sp_name_qualifier_problem(pending, trust)) is not None:
+        return status_response(pending, INVALID_NAME_ID_POLICY, problem)
     session_user = signed_in_user()
     if authn.is_passive and (session_user is None or authn.force_authn):
         return status_response(
@@ -108,6 +112,22 @@ def sp_initiated() -> Response:
     if session_user is not None and not authn.force_authn:
         return sign_in(pending, session_user[0], authn_instant=session_user[1], preview=False)
     return login_page(pending)
+
+
+def sp_name_qualifier_problem(pending: PendingLogin, trust: SpTrust) -> str | None:
+    """Say why the NameIDPolicy's SPNameQualifier cannot be honoured (None when it can).
+
+    The IdP signs the SPNameQualifier into the assertion, so it accepts only the requester's
+    own entityID: naming another SP would get a NameID that SP accepts as its own (SAML core
+    §3.4.1.1; affiliations are not supported).
+    """
+    asked = pending.sp_name_qualifier
+    if asked is None or asked == trust.entity_id:
+        return None
+    return (
+        f"the NameIDPolicy asks for SPNameQualifier {asked!r}; this IdP issues NameIDs only "
+        f"qualified by the requester's own entityID ({trust.entity_id!r})"
+    )
 
 
 @bp.get("/sso/<sp>")
@@ -171,12 +191,19 @@ def check_request_signature(
     return True
 
 
-def check_destination(destination: str | None, endpoint: str) -> None:
-    """Refuse a Destination that is neither the configured nor the requested endpoint URL."""
-    if destination is None:
-        return
+def check_destination(destination: str | None, endpoint: str, *, signed: bool) -> None:
+    """Refuse a Destination that is not this IdP's ``endpoint`` URL, as its metadata
+    publishes it (``base_url``, never the request's Host header), and a signed message
+    without one (bindings §3.4.5.2, §3.5.5.2)."""
     configured = f"{state().provider().settings.base_url.rstrip('/')}/{endpoint}"
-    if destination not in (configured, request.base_url):
+    if destination is None:
+        if signed:
+            raise WrongDestinationError(
+                f"the message is signed and has no Destination; a signed message must name "
+                f"the endpoint it is sent to ({configured})"
+            )
+        return
+    if destination != configured:
         raise WrongDestinationError(
             f"the message's Destination {destination!r} is not this IdP's endpoint ({configured})"
         )
@@ -203,24 +230,56 @@ def choose_acs(authn: AuthnRequest, trust: SpTrust) -> str:
 
 
 def choose_name_id(
-    provider: IdentityProvider, user: User, sp: ServiceProviderSettings, pending: PendingLogin
+    provider: IdentityProvider,
+    user: User,
+    sp: ServiceProviderSettings,
+    pending: PendingLogin,
 ) -> NameIdChoice:
-    """Return the NameID for ``user``, honouring the request's NameIDPolicy."""
-    default = NameIDFormat.from_short(sp.name_id_format or provider.settings.name_id.format)
+    """Return the NameID for ``user``, honouring the request's NameIDPolicy.
+
+    The default value and format come from the provider's own code path (the ADFS claim
+    rules' NameID included), so the web sign-in sends what ``idp assertion`` and the API send.
+    A transient NameID is a fresh random value for every assertion.
+    """
+    mapping: MappingResult | None = None
+    issued = None
+    if provider.engine.name == "adfs":  # the claim rules may issue the NameID
+        from idp.mapping.adfs import issued_name_id  # late, as the provider does: needs lark
+
+        mapping = provider.map_user(user)
+        issued = issued_name_id(mapping)
+    default = NameIDFormat.from_short(
+        sp.name_id_format
+        or (issued.format if issued is not None else None)
+        or provider.settings.name_id.format
+    )
     wanted = pending.name_id_format
     if wanted in (None, NameIDFormat.UNSPECIFIED, default):
-        return NameIdChoice(provider.name_id_for(user), default, pending.sp_name_qualifier)
-    if wanted == NameIDFormat.PERSISTENT:
-        value = provider.name_id_for(user)
-    elif wanted == NameIDFormat.TRANSIENT:
-        value = new_id()
+        chosen = default
+    elif wanted in (NameIDFormat.PERSISTENT, NameIDFormat.TRANSIENT):
+        chosen = NameIDFormat(wanted)
     elif wanted == NameIDFormat.EMAIL:
         if not user.email:
             raise NameIdPolicyError(f"user {user.name!r} has no email for an emailAddress NameID")
-        value = user.email
+        return NameIdChoice(user.email, NameIDFormat.EMAIL, _qualifier(pending))
     else:
         raise NameIdPolicyError(f"NameID format {wanted!r} is not supported")
-    return NameIdChoice(value, wanted, pending.sp_name_qualifier)
+    if chosen == NameIDFormat.TRANSIENT:
+        value = new_id()
+    elif chosen == default and mapping is not None:  # as `idp assertion` and the API choose it
+        value = provider._name_id(user, mapping)[0]
+    else:
+        value = provider.name_id_for(user)
+    return NameIdChoice(value, chosen, _qualifier(pending))
+
+
+def _qualifier(pending: PendingLogin) -> str | None:
+    """Return the SPNameQualifier to sign: none, or the requester's own entityID."""
+    trust = state().trust.get(pending.sp)
+    qualifier = pending.sp_name_qualifier
+    if qualifier is not None and (trust is None or qualifier != trust.entity_id):
+        raise NameIdPolicyError(f"SPNameQualifier {qualifier!r} is not the requester's entityID")
+    return qualifier
 
 
 def sign_in(

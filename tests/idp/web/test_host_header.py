@@ -92,3 +92,13 @@ def test_any_host_when_serving_remotely() -> None:
     config = dataclasses.replace(WebConfig.from_file(QUICKSTART), any_host=True)
     client = create_app(config).test_client()
     assert client.get("/api/users", headers={"Host": "idp.corp.example"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["x" * 300, "[bad", "évil.example"], ids=["long", "bracket", "idn"]
+)
+def test_a_host_werkzeug_cannot_route_still_gets_an_error_page(host: str) -> None:
+    client = create_app(WebConfig.from_file(QUICKSTART)).test_client()
+    response = client.get("/login", headers={"Host": host, "Accept": "text/html"})
+    assert response.status_code == 400
+    assert b"DNS rebinding" in response.data

@@ -47,14 +47,18 @@ directory:
 
 
 def logout_request(
-    *, issuer: str = PARTNER, key: KeyPair | None, issue_instant: dt.datetime | None = None
+    *,
+    issuer: str = PARTNER,
+    key: KeyPair | None,
+    issue_instant: dt.datetime | None = None,
+    session_index: str | None = None,
 ) -> dict[str, str]:
     outgoing = new_logout_request(
         issuer=issuer,
         destination="http://localhost/slo",
         name_id="alice",
         name_id_format=None,
-        session_index="_s",
+        session_index=session_index,
         sp_name_qualifier=None,
         now=issue_instant or dt.datetime.now(dt.UTC),
     )
@@ -78,8 +82,12 @@ def test_post_logout_request_is_answered_with_a_signed_post_response(
     tmp_path: Path, sp_key: KeyPair, idp_key: KeyPair
 ) -> None:
     client = client_for(tmp_path, signed=True)
-    client.get("/sso/partner?user=alice")
-    answer = client.post("/slo", data=logout_request(key=sp_key))
+    page = client.get("/sso/partner?user=alice")
+    assertion = etree.fromstring(
+        base64.b64decode(etree.HTML(page.data).xpath("//input[@name='SAMLResponse']/@value")[0])
+    )
+    (session_index,) = assertion.xpath("//saml:AuthnStatement/@SessionIndex", namespaces=NSMAP)
+    answer = client.post("/slo", data=logout_request(key=sp_key, session_index=session_index))
     assert answer.status_code == 200, answer.text
     action, response = posted(answer.data, "SAMLResponse")
     assert action == PARTNER_SLO
