@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,27 +59,48 @@ class LoadedScenario:
         """Return the scenario's name."""
         return self.scenario.name
 
-    def expectation_for(self, user: str) -> tuple[str, Expectation] | None:
-        """Return the ``expect`` key and expectation that apply to ``user``, most specific first."""
+    def matching_keys(self, user: str) -> list[str]:
+        """Return the ``expect`` keys of the most specific kind that apply to ``user``.
+
+        The user's own key alone when there is one; else every ``group:NAME`` key of a group the
+        user is in (transitively); else every glob key matching the name; all in file order. The
+        loader refuses a file where two keys of this list hold different expectations.
+        """
         expect = self.scenario.expect
         if user in expect:
-            return user, expect[user]
+            return [user]
         groups = self.directory.groups_of(user)
-        for key, expectation in expect.items():
-            if key.startswith("group:") and pattern_matches(key, user, groups):
-                return key, expectation
-        for key, expectation in expect.items():
-            if (
-                is_pattern(key)
-                and not key.startswith("group:")
-                and pattern_matches(key, user, groups)
-            ):
-                return key, expectation
-        return None
+        group_keys = [
+            key for key in expect if key.startswith("group:") and pattern_matches(key, user, groups)
+        ]
+        if group_keys:
+            return group_keys
+        return [
+            key
+            for key in expect
+            if is_pattern(key) and not key.startswith("group:") and pattern_matches(key, user, ())
+        ]
+
+    def expectation_for(self, user: str) -> tuple[str, Expectation] | None:
+        """Return the ``expect`` key and expectation that apply to ``user``, most specific first.
+
+        When several keys of the same kind apply, they hold the same expectation (the loader
+        refuses them otherwise); the first in file order is named.
+        """
+        keys = self.matching_keys(user)
+        return (keys[0], self.scenario.expect[keys[0]]) if keys else None
 
     def expected_users(self) -> list[str]:
         """Return every directory user an expectation applies to, in directory order."""
         return [u.name for u in self.directory.users() if self.expectation_for(u.name)]
+
+    def uncovered_users(self) -> list[str]:
+        """Return every directory user no expectation applies to, in directory order.
+
+        A run still issues their assertions and exchanges every role offered: any role they
+        assume fails the run.
+        """
+        return [u.name for u in self.directory.users() if not self.matching_keys(u.name)]
 
     def lint(self) -> list[str]:
         """Return the mapping lint warnings for this scenario's IdP configuration and world."""
@@ -126,8 +147,29 @@ def load_scenario(path: Path) -> LoadedScenario:
     checker.aws_files(scenario.aws)
     result = LoadedScenario(path, scenario, loaded, provider, directory)
     _check_expectations(result, checker)
-    checker.expected_users(result)
+    _check_overlaps(result)
+    checker.issuable(result, result.expected_users())
     return result
+
+
+def check_runnable(loaded: LoadedScenario) -> None:
+    """Refuse (ConfigError, ``file:line``) a scenario that a run could not judge.
+
+    A run needs expectations: a file without ``expect:`` (or with an empty one) would check
+    nobody and pass. Every directory user is issued an assertion in a run, including those no
+    expectation covers (any role they assume fails the run), so each must have what the IdP
+    needs. Other commands (``plan``, ``explain``, ``demo`` …) accept such files.
+    """
+    if not loaded.scenario.expect:
+        line = loaded.line_of("expect") if loaded.yaml.has(("expect",)) else 1
+        raise ConfigError(
+            loaded.path,
+            line,
+            "the scenario has no expectations, so a run would check nobody: add 'expect:' "
+            "with the roles each user must get (keys: a user, 'group:NAME' or a pattern such "
+            "as '*'; e.g. expect: {alice: {roles: [ARN]}, '*': {roles: []}})",
+        )
+    _Checker(loaded.yaml).issuable(loaded, loaded.uncovered_users(), covered=False)
 
 
 class _Checker:
@@ -240,25 +282,32 @@ class _Checker:
             except TemplateError as exc:
                 raise self.error(loc, exc.message) from None
 
-    def expected_users(self, scenario: LoadedScenario) -> None:
-        """Check that each user with an expectation has what the IdP needs to issue for them."""
+    def issuable(
+        self, scenario: LoadedScenario, names: Iterable[str], *, covered: bool = True
+    ) -> None:
+        """Check that each named user has what the IdP needs to issue an assertion for them."""
         settings = scenario.scenario.idp
         templates = list(_templates(settings))
-        for name in scenario.expected_users():
+        why = (
+            ""
+            if covered
+            else " (no expectation covers this user, but a run issues every user's assertion)"
+        )
+        for name in names:
             user = scenario.directory.user(name)
             user_loc: Loc = ("directory", "users", name)
             try:
                 scenario.provider.name_id_for(user)
             except IdpError as exc:
                 loc = user_loc if self.loaded.has(user_loc) else ("idp", "name_id", "source")
-                raise self.error(loc, f"{exc.message}, from idp.name_id.source") from None
+                raise self.error(loc, f"{exc.message}, from idp.name_id.source{why}") from None
             for template_loc, template in templates:
                 try:
                     render(template, user)
                 except TemplateError as exc:
                     where = format_location(self.loaded.data, template_loc)
                     loc = user_loc if self.loaded.has(user_loc) else template_loc
-                    raise self.error(loc, f"{exc.message}, from {where}") from None
+                    raise self.error(loc, f"{exc.message}, from {where}{why}") from None
 
     # --- AWS world ------------------------------------------------------------------------
 
@@ -317,12 +366,42 @@ def _check_expectations(loaded: LoadedScenario, checker: _Checker) -> None:
             group = key[len("group:") :]
             if group not in groups:
                 raise checker.error(loc, f"unknown group {group!r}" + _suggest(group, groups))
+            if not loaded.directory.members_of(group):
+                raise checker.error(
+                    loc,
+                    f"the group {group!r} has no members (directly or through nested groups), "
+                    "so this entry checks nobody",
+                )
         elif is_pattern(key):
             if not any(pattern_matches(key, user, ()) for user in users):
                 raise checker.error(loc, "the pattern matches no user of the directory")
         elif key not in known_users:
             raise checker.error(loc, f"unknown user {key!r}" + _suggest(key, users))
         _check_roles(checker, loc, expectation, declared_roles)
+
+
+def _check_overlaps(loaded: LoadedScenario) -> None:
+    """Refuse a user whom two ``group:`` keys (or two glob keys) give different expectations.
+
+    The first in file order would otherwise win, and swapping two lines would flip a verdict.
+    """
+    expect = loaded.scenario.expect
+    for user in loaded.directory.users():
+        keys = loaded.matching_keys(user.name)
+        first = keys[0] if keys else None
+        for other in keys[1:]:
+            assert first is not None  # noqa: S101 - keys is not empty here
+            if expect[other] == expect[first]:
+                continue
+            first_line = loaded.line_of("expect", first)
+            line = loaded.line_of("expect", other)
+            raise ConfigError(
+                loaded.path,
+                line,
+                f"{user.name} matches expect.{first} (line {first_line}) and expect.{other} "
+                f"(line {line}); give {user.name} their own "
+                "entry or make them agree",
+            )
 
 
 def _check_roles(checker: _Checker, at: Loc, expectation: Expectation, declared: set[str]) -> None:

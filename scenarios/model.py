@@ -100,10 +100,18 @@ class PermissionCheck(_Strict):
 
 
 class Expectation(_Strict):
-    """What one user (or every user a pattern matches) must get; ``roles`` or ``error``."""
+    """What one user (or every user a pattern matches) must get; ``roles`` or ``error``.
+
+    Without ``roles``, the user may assume only the roles the expectation names elsewhere
+    (``error.role``, ``session.role``, ``can``/``cannot`` ``role``); any other role assumed
+    fails it as an unexpected role.
+    """
 
     roles: list[RoleArn] | None = Field(
-        None, description="Exactly the roles the user can assume ([] = none)."
+        None,
+        description="Exactly the roles the user can assume ([] = none). Left out (with "
+        "'error'), the user may assume no role but those named by error.role, session.role "
+        "and can/cannot roles.",
     )
     error: ExpectedError | None = Field(None, description="The AWS error the user gets.")
     session: SessionCheck | None = None
@@ -151,7 +159,10 @@ class Scenario(_Strict):
         default_factory=dict,
         description="User name → expectation. Also 'group:NAME' (every member, transitively) "
         "and glob patterns such as 'contractor-*' or '*'. The most specific match wins: "
-        "a user's own entry, then a group entry, then a pattern (first in file order).",
+        "a user's own entry, then a group entry, then a pattern; two group entries (or two "
+        "patterns) that both match a user must hold the same expectation. A run issues every "
+        "directory user's assertion: a user no entry covers fails the run by assuming any "
+        "role.",
     )
 
 

@@ -20,9 +20,9 @@ import pytest
 
 from idp.errors import IdpError
 from scenarios.exchange import AwsMode, Exchanger, MotoExchanger, open_exchanger
-from scenarios.loader import LoadedScenario, load_scenario
+from scenarios.loader import LoadedScenario, check_runnable, load_scenario
 from scenarios.model import Expectation, is_pattern
-from scenarios.runner import UserResult, run_user
+from scenarios.runner import UserResult, run_uncovered, run_user
 from sp_fixtures.aws.account import AccountError, IamView
 from sp_fixtures.aws.iam_view import DEFAULT_REGION
 from sp_fixtures.aws.provision import BOTOCORE_ERRORS
@@ -292,8 +292,46 @@ def is_scenario_file(path: Path, patterns: Iterable[str]) -> bool:
     return any(path.match(pattern) for pattern in patterns)
 
 
+SCENARIO_KEYS = ("name", "idp")
+"""Top-level keys every scenario file has: a YAML file named on the command line that has them
+is collected as a scenario whatever its name."""
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Tell whether the YAML file ``path`` is meant as a scenario: it has the top-level keys
+    ``name`` and ``idp``, or it is not even valid YAML (the loader then says where)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return True
+    except OSError:
+        return False
+    return isinstance(data, dict) and all(key in data for key in SCENARIO_KEYS)
+
+
+UNCOVERED_ID = "uncovered"
+"""Test id suffix of a user no expectation covers: ``file::carol[uncovered]``."""
+
+
+class NotAScenario(pytest.File):
+    """A YAML file named on the command line that is no scenario: one clear collection error."""
+
+    def collect(self) -> Iterable[pytest.Item]:
+        """Explain which files fedharness collects."""
+        patterns = " ".join(self.config.getini("fedharness_scenarios"))
+        raise self.CollectError(
+            f"{self.path}: not a fedharness scenario (no top-level "
+            f"{' and '.join(repr(k) for k in SCENARIO_KEYS)}); fedharness collects files "
+            f"matching {patterns} (ini option fedharness_scenarios) and scenario files named "
+            "on the command line"
+        )
+
+
 class ScenarioFile(pytest.File):
-    """A scenario file: one item per user an expectation applies to."""
+    """A scenario file: one item per user an expectation applies to, and one per user none
+    covers (it fails when that user assumes any role)."""
 
     loaded: LoadedScenario | None = None
     _exchanger: Exchanger | None = None
@@ -302,11 +340,19 @@ class ScenarioFile(pytest.File):
         """Load the scenario; a mistake is one collection error, ``file:line: message``."""
         try:
             self.loaded = load_scenario(self.path)
+            check_runnable(self.loaded)
         except IdpError as exc:
             raise self.CollectError(str(exc)) from None
-        for user in self.loaded.expected_users():
+        for user in (u.name for u in self.loaded.directory.users()):
             found = self.loaded.expectation_for(user)
             if found is None:
+                yield ExpectationItem.from_parent(
+                    self,
+                    name=f"{user}[{UNCOVERED_ID}]",
+                    user=user,
+                    expect_key=None,
+                    expectation=None,
+                )
                 continue
             key, expectation = found
             name = f"{user}[{key}]" if is_pattern(key) else user
@@ -333,10 +379,16 @@ class ScenarioFile(pytest.File):
 
 
 class ExpectationItem(pytest.Item):
-    """One user's expectation of a scenario file."""
+    """One user's expectation of a scenario file; without one (``expect_key`` None) the user
+    must assume no role."""
 
     def __init__(
-        self, *, user: str, expect_key: str, expectation: Expectation, **kwargs: Any
+        self,
+        *,
+        user: str,
+        expect_key: str | None,
+        expectation: Expectation | None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.user = user
@@ -353,9 +405,11 @@ class ExpectationItem(pytest.Item):
         """Issue the user's assertion, exchange every role it offers, check the expectation."""
         loaded = self.scenario_file.loaded
         assert loaded is not None  # noqa: S101 - items exist only once collected
-        result = run_user(
-            loaded, self.scenario_file.exchanger(), self.user, self.expect_key, self.expectation
-        )
+        exchanger = self.scenario_file.exchanger()
+        if self.expect_key is None or self.expectation is None:
+            result = run_uncovered(loaded, exchanger, self.user)
+        else:
+            result = run_user(loaded, exchanger, self.user, self.expect_key, self.expectation)
         if not result.passed:
             raise ExpectationFailed(result)
 
@@ -373,7 +427,10 @@ class ExpectationItem(pytest.Item):
     def _describe(self, result: UserResult) -> str:
         line = self._line()
         where = f"{self.path}:{line}" if line is not None else str(self.path)
-        lines = [f"{where}: expect.{self.expect_key} does not hold for {self.user}"]
+        if self.expect_key is None:
+            lines = [f"{where}: no expectation covers {self.user}, who assumes a role"]
+        else:
+            lines = [f"{where}: expect.{self.expect_key} does not hold for {self.user}"]
         for check in result.failures:
             lines.append(f"  {check.kind}: " + check.message.replace("\n", "\n    "))
         if result.outcomes:
@@ -385,7 +442,12 @@ class ExpectationItem(pytest.Item):
 
     def _line(self) -> int | None:
         loaded = self.scenario_file.loaded
-        return loaded.line_of("expect", self.expect_key) if loaded is not None else None
+        if loaded is None:
+            return None
+        if self.expect_key is not None:
+            return loaded.line_of("expect", self.expect_key)
+        user_loc = ("directory", "users", self.user)
+        return loaded.yaml.line_of(user_loc) if loaded.yaml.has(user_loc) else None
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
         """Point at the expectation's line in the scenario file."""

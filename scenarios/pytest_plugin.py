@@ -9,7 +9,7 @@ The helper classes live in :mod:`scenarios.pytest_items`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,12 @@ from scenarios.pytest_items import (
     WORLDS_KEY,
     AwsWorldFixture,
     MotoWorlds,
+    NotAScenario,
     ScenarioFile,
     StrictStsServer,
     failing_on_user_errors,
     is_scenario_file,
+    looks_like_scenario,
 )
 from sp_fixtures.attacks.pytest_fixtures import (  # noqa: F401 - fixtures for users' tests
     attack_canary,
@@ -85,11 +87,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         worlds.close()
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
-    """Collect files matching ``fedharness_scenarios`` as scenario files."""
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(
+    file_path: Path, parent: pytest.Collector
+) -> Generator[None, list[pytest.Collector | None], list[pytest.Collector | None]]:
+    """Collect files matching ``fedharness_scenarios`` as scenario files.
+
+    A YAML file named on the command line (``pytest checks/prod.yaml``) that no other plugin
+    collects is a scenario too when it has a scenario's top-level keys; otherwise it is one
+    collection error saying which files fedharness collects (not pytest's bare "not found").
+    """
+    collected = yield
     if is_scenario_file(file_path, parent.config.getini("fedharness_scenarios")):
-        return ScenarioFile.from_parent(parent, path=file_path)
-    return None
+        return [*collected, ScenarioFile.from_parent(parent, path=file_path)]
+    if (
+        file_path.suffix in (".yaml", ".yml")
+        and parent.session.isinitpath(file_path)
+        and not any(collected)
+    ):
+        if looks_like_scenario(file_path):
+            return [*collected, ScenarioFile.from_parent(parent, path=file_path)]
+        return [*collected, NotAScenario.from_parent(parent, path=file_path)]
+    return collected
 
 
 @pytest.fixture(scope="session")

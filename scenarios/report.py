@@ -60,8 +60,13 @@ def _print_table(console: Console, result: ScenarioResult) -> None:
     for user in result.users:
         verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
         assumed = ", ".join(_short(r) for r in user.assumed) or "-"
-        table.add_row(user.user, f"expect.{user.expect_key}", assumed, verdict)
+        table.add_row(user.user, _expectation_name(user), assumed, verdict)
     console.print(table)
+
+
+def _expectation_name(user: UserResult) -> str:
+    """Return ``expect.KEY``, or ``(no expectation)`` for a user no entry covers."""
+    return f"expect.{user.expect_key}" if user.expect_key is not None else "(no expectation)"
 
 
 def _print_marked(console: Console, mark: Text, message: Text) -> None:
@@ -87,13 +92,15 @@ def _print_failures(console: Console, result: ScenarioResult) -> None:
         _print_marked(console, Text("⚠", style="yellow"), lint)
     for finding in result.findings:
         _print_marked(console, Text("!", style="bold yellow"), Text(finding))
-    if result.unexpected_users:
-        shown = ", ".join(result.unexpected_users[:20])
-        more = len(result.unexpected_users) - 20
+    quiet = result.uncovered_without_roles
+    if quiet:
+        shown = ", ".join(quiet[:20])
+        more = len(quiet) - 20
         console.print(
             Text(
                 f"  note: no expectation covers {shown}"
-                + (f" and {more} more" if more > 0 else ""),
+                + (f" and {more} more" if more > 0 else "")
+                + " (no role assumed)",
                 style="yellow",
             )
         )
@@ -103,6 +110,7 @@ def _user_json(user: UserResult) -> dict[str, Any]:
     return {
         "user": user.user,
         "expect": user.expect_key,
+        "covered": user.covered,
         "passed": user.passed,
         "offered": [list(pair) for pair in user.offered],
         "assumed": list(user.assumed),
@@ -165,8 +173,9 @@ def write_junit(path: Path, results: Sequence[ScenarioResult]) -> None:
             file=result.path,
         )
         for user in result.users:
+            key = user.expect_key if user.expect_key is not None else "no expectation"
             case = etree.SubElement(
-                suite, "testcase", classname=result.name, name=f"{user.user} [{user.expect_key}]"
+                suite, "testcase", classname=result.name, name=f"{user.user} [{key}]"
             )
             for check in user.checks:
                 if check.status is Status.FAIL:

@@ -1,6 +1,9 @@
 """Run a scenario: issue each user's real assertion, exchange every role it offers, compare.
 
-A role a user was not expected to get is a failure as much as a missing one.
+A role a user was not expected to get is a failure as much as a missing one. Every directory user
+is issued and exchanged, also those no expectation covers: any role one of them assumes fails the
+run. An expectation without ``roles:`` allows only the roles it names (``error.role``,
+``session.role``, ``can``/``cannot`` roles); any other role the user assumes fails it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 
 from idp.saml.constants import PRINCIPAL_TAG_PREFIX, AwsAttribute
 from scenarios.exchange import ExchangeOutcome, Exchanger, utcnow
-from scenarios.loader import LoadedScenario
+from scenarios.loader import LoadedScenario, check_runnable
 from scenarios.model import Expectation, PermissionCheck, SessionCheck
+from sp_fixtures.aws.account import RoleSpec
 from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
 
 
@@ -31,7 +35,7 @@ class Check:
     """One comparison between what was expected and what happened."""
 
     kind: str
-    """``roles``, ``error``, ``session`` or ``permission``."""
+    """``roles``, ``error``, ``session``, ``permission`` or ``uncovered``."""
     status: Status
     message: str
 
@@ -41,7 +45,8 @@ class UserResult:
     """Everything that happened for one user."""
 
     user: str
-    expect_key: str
+    expect_key: str | None
+    """The ``expect`` key that applied; None when no expectation covers the user."""
     offered: tuple[tuple[str, str], ...]
     """(role ARN, provider ARN) pairs in the user's assertion, in order."""
     outcomes: tuple[ExchangeOutcome, ...]
@@ -51,6 +56,11 @@ class UserResult:
     def passed(self) -> bool:
         """Return whether every check passed."""
         return all(check.status is Status.PASS for check in self.checks)
+
+    @property
+    def covered(self) -> bool:
+        """Return whether an expectation applies to the user."""
+        return self.expect_key is not None
 
     @property
     def assumed(self) -> tuple[str, ...]:
@@ -71,8 +81,11 @@ class ScenarioResult:
     path: str
     mode: str
     users: tuple[UserResult, ...]
+    """Every covered user, and every uncovered user who assumed a role (failed), in directory
+    order."""
     unexpected_users: tuple[str, ...] = ()
-    """Directory users no expectation covers (reported, not failed)."""
+    """Directory users no expectation covers: those who assume a role are also in ``users``
+    (failed); the others are a note."""
     findings: tuple[str, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
     """Mapping lint: configurations that make a known mistake possible."""
@@ -81,6 +94,12 @@ class ScenarioResult:
     def passed(self) -> bool:
         """Return whether every user's checks passed."""
         return all(user.passed for user in self.users)
+
+    @property
+    def uncovered_without_roles(self) -> tuple[str, ...]:
+        """Return the uncovered users who assumed no role (a note, not a failure)."""
+        failed = {user.user for user in self.users if not user.covered}
+        return tuple(name for name in self.unexpected_users if name not in failed)
 
 
 def offered_pairs(role_values: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -96,6 +115,28 @@ def offered_pairs(role_values: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+@dataclass(frozen=True)
+class _Issued:
+    """A user's assertion and what it carries."""
+
+    started: dt.datetime
+    assertion: str
+    session_tags: dict[str, str]
+    pairs: tuple[tuple[str, str], ...]
+
+
+def _issue(loaded: LoadedScenario, user: str) -> _Issued:
+    started = utcnow()
+    issued = loaded.provider.issue(user, now=started)
+    session_tags = {
+        a.name[len(PRINCIPAL_TAG_PREFIX) :]: a.values[0]
+        for a in issued.mapping.attributes
+        if a.name.startswith(PRINCIPAL_TAG_PREFIX) and a.values
+    }
+    pairs = offered_pairs(issued.mapping.values(AwsAttribute.ROLE))
+    return _Issued(started, issued.saml_response, session_tags, pairs)
+
+
 def run_user(
     loaded: LoadedScenario,
     exchanger: Exchanger,
@@ -104,33 +145,73 @@ def run_user(
     expectation: Expectation,
 ) -> UserResult:
     """Issue ``user``'s assertion, exchange what it offers, and check the expectation."""
-    started = utcnow()
-    issued = loaded.provider.issue(user, now=started)
-    assertion = issued.saml_response
-    session_tags = {
-        a.name[len(PRINCIPAL_TAG_PREFIX) :]: a.values[0]
-        for a in issued.mapping.attributes
-        if a.name.startswith(PRINCIPAL_TAG_PREFIX) and a.values
-    }
-    pairs = offered_pairs(issued.mapping.values(AwsAttribute.ROLE))
-    outcomes = [exchanger.exchange(role, provider, assertion) for role, provider in pairs]
+    issued = _issue(loaded, user)
+    tags = issued.session_tags
+    outcomes = [
+        exchanger.exchange(role, provider, issued.assertion) for role, provider in issued.pairs
+    ]
     if expectation.error is not None and expectation.error.role is not None:
         wanted = expectation.error.role
         if all(o.role_arn != wanted for o in outcomes):
-            provider = _provider_for(loaded, wanted, pairs)
-            outcomes.append(exchanger.exchange(wanted, provider, assertion))
+            provider = _provider_for(loaded, wanted, issued.pairs)
+            outcomes.append(exchanger.exchange(wanted, provider, issued.assertion))
     checks: list[Check] = []
     if expectation.roles is not None:
         checks.append(_check_roles(expectation.roles, outcomes))
+    else:
+        checks.append(_check_named_roles_only(expectation, outcomes))
     if expectation.error is not None:
         checks.extend(_check_error(expectation, outcomes))
     if expectation.session is not None:
-        checks.extend(_check_session(expectation.session, outcomes, started, session_tags))
+        checks.extend(_check_session(expectation.session, outcomes, issued.started, tags))
     for permission in expectation.can:
-        checks.extend(_check_permission(loaded, permission, outcomes, session_tags, allowed=True))
+        checks.extend(_check_permission(loaded, permission, outcomes, tags, allowed=True))
     for permission in expectation.cannot:
-        checks.extend(_check_permission(loaded, permission, outcomes, session_tags, allowed=False))
-    return UserResult(user, expect_key, pairs, tuple(outcomes), tuple(checks))
+        checks.extend(_check_permission(loaded, permission, outcomes, tags, allowed=False))
+    return UserResult(user, expect_key, issued.pairs, tuple(outcomes), tuple(checks))
+
+
+def run_uncovered(loaded: LoadedScenario, exchanger: Exchanger, user: str) -> UserResult:
+    """Issue the assertion of a user no expectation covers and exchange every role it offers.
+
+    Fails when the user assumes any role: nobody said they should have it.
+    """
+    issued = _issue(loaded, user)
+    outcomes = tuple(
+        exchanger.exchange(role, provider, issued.assertion) for role, provider in issued.pairs
+    )
+    assumed = [o.role_arn for o in outcomes if o.ok]
+    if assumed:
+        check = Check(
+            "uncovered",
+            Status.FAIL,
+            f"no expectation covers {user}, who assumes {', '.join(assumed)}",
+        )
+    else:
+        check = Check(
+            "uncovered", Status.PASS, f"no expectation covers {user}, who assumes no role"
+        )
+    return UserResult(user, None, issued.pairs, outcomes, (check,))
+
+
+def run_users(
+    loaded: LoadedScenario,
+    exchanger: Exchanger,
+    users: Iterable[str],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[UserResult]:
+    """Run each of ``users``: their expectation, or as uncovered users when none applies."""
+    results: list[UserResult] = []
+    for user in users:
+        found = loaded.expectation_for(user)
+        if found is None:
+            results.append(run_uncovered(loaded, exchanger, user))
+        else:
+            results.append(run_user(loaded, exchanger, user, *found))
+        if progress is not None:
+            progress(user)
+    return results
 
 
 def run_scenario(
@@ -140,24 +221,36 @@ def run_scenario(
     users: Iterable[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    """Run every expectation of ``loaded`` (or only ``users``) against ``exchanger``."""
-    results: list[UserResult] = []
-    names = list(users) if users is not None else loaded.expected_users()
-    for user in names:
-        found = loaded.expectation_for(user)
-        if found is None:
-            continue
-        results.append(run_user(loaded, exchanger, user, *found))
-        if progress is not None:
-            progress(user)
-    covered = set(loaded.expected_users())
-    unexpected = tuple(u.name for u in loaded.directory.users() if u.name not in covered)
-    findings = tuple(o.finding for r in results for o in r.outcomes if o.finding)
+    """Run ``loaded`` (every directory user, or only ``users``) against ``exchanger``.
+
+    A whole run first refuses a scenario it could not judge (no expectations): ConfigError.
+    """
+    if users is None:
+        check_runnable(loaded)
+        names = [u.name for u in loaded.directory.users()]
+    else:
+        names = list(users)
+    results = run_users(loaded, exchanger, names, progress=progress)
+    return scenario_result(loaded, exchanger.mode, results)
+
+
+def scenario_result(
+    loaded: LoadedScenario, mode: str, results: Iterable[UserResult]
+) -> ScenarioResult:
+    """Assemble a scenario's result from its users' (in directory order).
+
+    Uncovered users who assumed no role are only named in ``unexpected_users``; those who did
+    are failed users like any other.
+    """
+    ordered = tuple(results)
+    shown = tuple(r for r in ordered if r.covered or not r.passed)
+    unexpected = tuple(r.user for r in ordered if not r.covered)
+    findings = tuple(o.finding for r in ordered for o in r.outcomes if o.finding)
     return ScenarioResult(
         loaded.name,
         str(loaded.path),
-        exchanger.mode,
-        tuple(results),
+        mode,
+        shown,
         unexpected,
         findings,
         tuple(loaded.lint()),
@@ -192,6 +285,36 @@ def _check_roles(expected: list[str], outcomes: list[ExchangeOutcome]) -> Check:
         )
         problems.append(f"missing role {role}{why}")
     return Check("roles", Status.FAIL, "\n".join(problems))
+
+
+def named_roles(expectation: Expectation) -> set[str]:
+    """Return the roles an expectation names outside ``roles:``.
+
+    ``error.role``, ``session.role`` and the ``role`` of each ``can`` / ``cannot`` check.
+    """
+    named: set[str] = set()
+    if expectation.error is not None and expectation.error.role is not None:
+        named.add(expectation.error.role)
+    if expectation.session is not None and expectation.session.role is not None:
+        named.add(expectation.session.role)
+    named.update(c.role for c in (*expectation.can, *expectation.cannot) if c.role is not None)
+    return named
+
+
+def _check_named_roles_only(expectation: Expectation, outcomes: list[ExchangeOutcome]) -> Check:
+    """Without ``roles:``, any role assumed that the expectation does not name is unexpected."""
+    named = named_roles(expectation)
+    unexpected = sorted({o.role_arn for o in outcomes if o.ok} - named)
+    if unexpected:
+        return Check(
+            "roles",
+            Status.FAIL,
+            "\n".join(
+                f"unexpected role {role} (not named; the expectation has no 'roles:')"
+                for role in unexpected
+            ),
+        )
+    return Check("roles", Status.PASS, "assumes no role the expectation does not name")
 
 
 def _check_error(expectation: Expectation, outcomes: list[ExchangeOutcome]) -> list[Check]:
@@ -311,19 +434,23 @@ def _check_permission(
     verb = "can" if allowed else "cannot"
     sessions = _sessions(permission.role, outcomes)
     if not sessions:
+        # A user without a session (of that role) cannot act with it: `cannot` holds.
+        which = f"{permission.role} not assumed" if permission.role else "no role assumed"
         return [
             Check(
                 "permission",
-                Status.FAIL,
-                f"{verb} {permission.action} on {permission.resource}: no role assumed",
+                Status.FAIL if allowed else Status.PASS,
+                f"{verb} {permission.action} on {permission.resource}: {which}",
             )
         ]
     checks: list[Check] = []
     for outcome in sessions:
         policies = role_permission_policies(loaded, outcome.role_arn)
         context: dict[str, Any] = dict(permission.context)
-        for key, value in session_tags.items():
-            context.setdefault(f"aws:PrincipalTag/{key}", value)
+        given = {key.lower() for key in context}
+        for key, value in principal_tags(loaded, outcome.role_arn, session_tags).items():
+            if f"aws:principaltag/{key.lower()}" not in given:
+                context[f"aws:PrincipalTag/{key}"] = value
         decision = evaluate(
             policies,
             Request(action=permission.action, resource=permission.resource, context=context),
@@ -340,12 +467,33 @@ def _check_permission(
     return checks
 
 
-def role_permission_policies(loaded: LoadedScenario, role_arn: str) -> list[Policy]:
-    """Return the parsed inline and managed permission policies of a declared role."""
+def principal_tags(
+    loaded: LoadedScenario, role_arn: str, session_tags: Mapping[str, str]
+) -> dict[str, str]:
+    """Return the ``aws:PrincipalTag`` keys of a role session, as AWS builds them.
+
+    The role's own IAM tags (from the scenario's AWS world), then the session tags; a session
+    tag replaces a role tag whose key differs only in case.
+    """
+    spec = _role_spec(loaded, role_arn)
+    tags: dict[str, str] = dict(spec.tags) if spec is not None else {}
+    for key, value in session_tags.items():
+        for clash in [k for k in tags if k.lower() == key.lower()]:
+            del tags[clash]
+        tags[key] = value
+    return tags
+
+
+def _role_spec(loaded: LoadedScenario, role_arn: str) -> RoleSpec | None:
     account_id = role_arn.split(":")[4]
     name = role_arn.rsplit("/", 1)[1]
     account = loaded.scenario.aws.accounts.get(account_id)
-    spec = account.roles.get(name) if account else None
+    return account.roles.get(name) if account else None
+
+
+def role_permission_policies(loaded: LoadedScenario, role_arn: str) -> list[Policy]:
+    """Return the parsed inline and managed permission policies of a declared role."""
+    spec = _role_spec(loaded, role_arn)
     if spec is None:
         return []
     policies = [parse_policy(document) for document in spec.inline_policies.values()]

@@ -81,9 +81,19 @@ def test_error_expected_but_credentials_issued_fails(world: Any) -> None:
 
 
 def test_error_for_a_role_not_offered(world: Any) -> None:
-    result = check(world, "bob", error={"code": "AccessDenied", "role": A + "Admin"})
+    result = check(world, "carol", error={"code": "AccessDenied", "role": A + "Admin"})
     assert result.passed, result.failures
+    assert [o.role_arn for o in result.outcomes] == [A + "Locked", A + "Admin"]
+
+
+def test_error_role_does_not_hide_other_roles(world: Any) -> None:
+    # Without roles:, a role the expectation does not name is unexpected (bob assumes Reader).
+    result = check(world, "bob", error={"code": "AccessDenied", "role": A + "Admin"})
     assert [o.role_arn for o in result.outcomes] == [A + "Reader", A + "Admin"]
+    assert only(result, "roles") == [
+        (Status.FAIL, f"unexpected role {A}Reader (not named; the expectation has no 'roles:')")
+    ]
+    assert [s for s, _ in only(result, "error")] == [Status.PASS]
 
 
 def test_error_message_mismatch_fails(world: Any) -> None:
