@@ -153,7 +153,7 @@ def explain(scenario_path: Path, user_name: str, role_arn: str | None, mode: str
     except UnknownUserError as exc:
         fail(f"{scenario_path}: {exc}")
     print_explanation(Console(highlight=False, soft_wrap=True), explanation)
-    sys.exit(1 if explanation.holds is False else 0)
+    sys.exit(0 if explanation.holds else 1)
 
 
 @click.command("schema")

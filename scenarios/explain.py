@@ -19,7 +19,7 @@ from idp.mapping.base import MappingResult
 from idp.saml.constants import PRINCIPAL_TAG_PREFIX, AwsAttribute
 from scenarios.exchange import MotoExchanger, open_exchanger, utcnow
 from scenarios.loader import LoadedScenario
-from scenarios.runner import Status, UserResult, offered_pairs, run_user
+from scenarios.runner import Status, UserResult, offered_pairs, run_uncovered, run_user
 from sp_fixtures.aws.policy import Decision, StatementResult
 from sp_fixtures.aws.sts import AssumeRoleWithSamlRequest, Verdict
 
@@ -68,13 +68,14 @@ class Explanation:
     offered: tuple[tuple[str, str], ...]
     roles: tuple[RoleVerdict, ...]
     expect_key: str | None
-    result: UserResult | None
-    """The user's expectation run end to end (None when no expectation covers the user)."""
+    result: UserResult
+    """The user's expectation run end to end; for a user no expectation covers, the check that
+    they assume no role (as ``fedharness run`` does)."""
 
     @property
-    def holds(self) -> bool | None:
-        """Return whether the expectation holds (None without one)."""
-        return None if self.result is None else self.result.passed
+    def holds(self) -> bool:
+        """Return whether the expectation holds."""
+        return self.result.passed
 
 
 def group_paths(directory: Directory, user: str) -> tuple[GroupPath, ...]:
@@ -121,7 +122,11 @@ def explain_user(loaded: LoadedScenario, user: str, *, role: str | None = None) 
             )
             for arn, provider, is_offered in targets
         )
-        result = run_user(loaded, exchanger, user, *found) if found is not None else None
+        result = (
+            run_user(loaded, exchanger, user, *found)
+            if found is not None
+            else run_uncovered(loaded, exchanger, user)  # fails if the user assumes a role
+        )
     return Explanation(
         scenario=loaded.name,
         user=user,
@@ -284,10 +289,10 @@ def _statement_line(result: StatementResult) -> Text:
 
 
 def _print_expectation(console: Console, ex: Explanation) -> None:
-    if ex.result is None:
+    if ex.expect_key is None:
         _line(console, 1, Text(f"no expectation covers {ex.user}", style="yellow"))
-        return
-    _line(console, 1, Text.assemble("expect key ", (ex.expect_key or ex.user, "bold")))
+    else:
+        _line(console, 1, Text.assemble("expect key ", (ex.expect_key, "bold")))
     for check in ex.result.checks:
         ok = check.status is Status.PASS
         mark = Text(_YES if ok else _NO, style="green" if ok else "bold red")

@@ -124,7 +124,8 @@ def test_user_in_no_group_without_expectation() -> None:
     assert "erin is in no group" in out
     assert "matched no group of the user is in the table" in out
     assert "the assertion offers no role" in out
-    assert out.rstrip().endswith("no expectation covers erin")
+    assert "no expectation covers erin, who assumes no role" in out
+    assert out.rstrip().endswith("expectation holds")
 
 
 def test_unknown_user_is_one_line_with_close_matches() -> None:
@@ -155,3 +156,12 @@ def test_group_paths_take_the_shortest_route_and_survive_loops() -> None:
     paths = {path.group: path.arrow() for path in group_paths(directory, "u")}
     assert paths == {"a": "u → a", "b": "u → b", "x": "u → a → x", "c": "u → b → c"}
     assert [path.group for path in group_paths(directory, "u")] == list(directory.groups_of("u"))
+
+
+def test_uncovered_user_who_assumes_a_role_fails_as_in_run() -> None:
+    uncovered = DATA / "scenarios" / "semantics" / "uncovered.yaml"
+    code, out, _ = explain(uncovered, "--user", "carol")
+    assert code == 1
+    assert "no expectation covers carol" in out
+    assert "who assumes arn:aws:iam::111111111111:role/Admin" in out
+    assert out.rstrip().endswith("expectation fails")
