@@ -165,7 +165,7 @@ def _compile(expr: ast.Expr) -> Evaluator:
         expr.replacement, ast.StringLiteral
     ):
         pattern = expr.pattern.value
-        subn = compile_dotnet(pattern).compiled.subn
+        subn = compile_dotnet(pattern).subn  # .NET semantics after an empty match
         replacement = replacer(expr.replacement.value, pattern)
 
         def replace_literal(bindings: Bindings, notes: list[str]) -> str:

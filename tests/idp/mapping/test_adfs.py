@@ -633,3 +633,13 @@ def test_engine_drives_the_identity_provider(now: dt.datetime) -> None:
         "aws-Dev",
     ]
     assert issued_name_id(issued.mapping) == IssuedNameId("CORP\\alice", PERSISTENT)
+
+
+def test_literal_replace_moves_on_after_an_empty_match_as_dotnet() -> None:
+    # Regex.Replace("aaa", "a*?", "X") is "XaXaXaX" in .NET (Mono 6.8); re.sub gives "XXXXXXX".
+    rules = (
+        '=> add(Type = "http://in", Value = "aaa");\n'
+        'c:[Type == "http://in"] => issue(Type = "http://out", '
+        'Value = RegExReplace(c.Value, "a*?", "X"));'
+    )
+    assert run(rules).values("http://out") == ("XaXaXaX",)
