@@ -22,6 +22,7 @@ from idp.saml.builder import (
     aws_assertion_spec,
     build_assertion,
     build_response,
+    new_id,
     to_bytes,
 )
 from idp.saml.constants import (
@@ -216,15 +217,14 @@ class IdentityProvider:
             attributes.append(SamlAttribute(name, tuple(render(t, user) for t in values)))
         return attributes
 
-    def _name_id(self, user: User, mapping: MappingResult) -> tuple[str, str | None]:
-        """Return the NameID value and format: the claim rules' when ADFS issued one."""
-        if self.engine.name == "adfs":
-            from idp.mapping.adfs import issued_name_id
+    def rules_name_id(self, mapping: MappingResult) -> tuple[str, str | None] | None:
+        """Return the NameID value and format the ADFS claim rules issued (None otherwise)."""
+        if self.engine.name != "adfs":
+            return None
+        from idp.mapping.adfs import issued_name_id  # late: needs lark
 
-            issued = issued_name_id(mapping)
-            if issued is not None:
-                return issued.value, issued.format
-        return self.name_id_for(user), None
+        issued = issued_name_id(mapping)
+        return None if issued is None else (issued.value, issued.format)
 
     def name_id_for(self, user: User) -> str:
         """Return the NameID value for ``user`` as the settings say."""
@@ -256,13 +256,18 @@ class IdentityProvider:
         service_provider = self.service_provider(sp)
         mapping = self.map_user(user)
         attributes = mapping.attributes
-        name_id_value, name_id_short = self._name_id(user, mapping)
+        from_rules = self.rules_name_id(mapping)
+        name_id_value, name_id_short = from_rules or (self.name_id_for(user), None)
         if role_arn is not None:
             attributes = _only_role(attributes, role_arn, user.name)
         recipient = recipient or service_provider.acs
         name_id_format = NameIDFormat.from_short(
             service_provider.name_id_format or name_id_short or self.settings.name_id.format
         )
+        if name_id_format == NameIDFormat.TRANSIENT and from_rules is None:
+            # A transient NameID is opaque and new for every assertion (SAML core §8.3.8), as
+            # the web sign-in sends it; a value the claim rules issue stays theirs.
+            name_id_value = new_id()
         assertion_spec: AssertionSpec = aws_assertion_spec(
             issuer=self.settings.entity_id,
             name_id=name_id_value,

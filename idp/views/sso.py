@@ -266,8 +266,8 @@ def choose_name_id(
         raise NameIdPolicyError(f"NameID format {wanted!r} is not supported")
     if chosen == NameIDFormat.TRANSIENT:
         value = new_id()
-    elif chosen == default and mapping is not None:  # as `idp assertion` and the API choose it
-        value = provider._name_id(user, mapping)[0]
+    elif chosen == default and issued is not None:  # as `idp assertion` and the API choose it
+        value = issued.value
     else:
         value = provider.name_id_for(user)
     return NameIdChoice(value, chosen, _qualifier(pending))

@@ -244,3 +244,24 @@ def test_moto_accepts_the_metadata_and_exchanges_the_assertion(provider: Identit
     )
     assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
     assert answer["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Admin/alice@corp.example")
+
+
+def _name_id(xml: bytes) -> tuple[str, str]:
+    (name_id,) = etree.fromstring(xml).xpath("//saml:NameID", namespaces=NSMAP)
+    return str(name_id.text), str(name_id.get("Format"))
+
+
+def test_transient_name_id_is_new_for_every_assertion(tmp_path: Path, now: dt.datetime) -> None:
+    provider = IdentityProvider.from_file(
+        write_config(tmp_path, idp_extra="  name_id: {format: transient}")
+    )
+    first, second = (_name_id(provider.issue("alice", now=now).xml) for _ in range(2))
+    assert first[1] == second[1] == "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+    assert first[0] != second[0]
+    assert "alice" not in first[0] + second[0]
+
+
+def test_persistent_name_id_stays_the_users(tmp_path: Path, now: dt.datetime) -> None:
+    provider = IdentityProvider.from_file(write_config(tmp_path))
+    first, second = (_name_id(provider.issue("alice", now=now).xml) for _ in range(2))
+    assert first == second
