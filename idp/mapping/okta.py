@@ -354,7 +354,7 @@ class GroupAttributeStatement(BaseModel):
         """Return a predicate telling whether a group name passes this statement's filter."""
         if self.filter == "matches_regex":
             flags = re.IGNORECASE if self.ignore_case else 0
-            python, base = translate_java_regex(self.value)
+            python, base = translate_java_regex(self.value, exact_end_anchors=True)
             regex = re.compile(python, base | flags)
             return lambda group: regex.fullmatch(group) is not None
         fold: Callable[[str], str] = str.casefold if self.ignore_case else str
