@@ -143,6 +143,7 @@ def apply(
     existing_providers, existing_roles = _preflight(iam, world, account_id, scenario_name)
     created: list[str] = []
     updated: list[str] = []
+    warnings = [SANDBOX_WARNING]
     for name, spec in account.saml_providers.items():
         material = materials[(account_id, name)]
         arn = provider_arn(account_id, name)
@@ -157,6 +158,8 @@ def apply(
             updated.append(arn)
         else:
             created.append(create_provider(iam, account_id, name, spec, material, tags))
+        if spec.uuid is not None:
+            warnings.append(_uuid_warning(iam, arn, spec.uuid))
     for name, role in account.roles.items():
         if name in existing_roles:
             _update_role(iam, account_id, name, role_tags={**role.tags, **tags}, spec=role)
@@ -164,7 +167,20 @@ def apply(
         else:
             created.append(create_role(iam, account_id, name, role, tags))
     skipped = tuple(other for other in world.accounts if other != account_id)
-    return AppliedWorld(account_id, tuple(created), tuple(updated), skipped, (SANDBOX_WARNING,))
+    return AppliedWorld(account_id, tuple(created), tuple(updated), skipped, tuple(warnings))
+
+
+def _uuid_warning(iam: IamClient, arn: str, wanted: str) -> str:
+    """Say that AWS, not the scenario, chooses a provider's SAMLProviderUUID."""
+    with aws_call(f"get SAML provider {arn}"):
+        actual = iam.get_saml_provider(SAMLProviderArn=arn).get("SAMLProviderUUID")
+    if actual == wanted:
+        return f"{arn}: SAMLProviderUUID is {actual}, as the scenario says"
+    return (
+        f"{arn}: AWS assigns the SAMLProviderUUID ({actual or 'not returned'}); the scenario's "
+        f"uuid {wanted} is ignored live, so an IdP posting to .../saml/acs/{wanted} is refused: "
+        f"use .../saml/acs/{actual}"
+    )
 
 
 def destroy(

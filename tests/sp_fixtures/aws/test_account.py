@@ -683,3 +683,20 @@ def test_cli_destroy_in_an_undeclared_account_is_refused(aws_env: None, endpoint
     code, _, err = run_aws("destroy", str(TWO_ACCOUNTS), "--endpoint-url", endpoint)
     assert code == 2
     assert "credentials are for account 123456789012" in err
+
+
+def test_apply_says_a_scenario_uuid_is_not_used_live(
+    live_scenario: Path, session: Any, endpoint: str, iam: Any, tmp_path: Path
+) -> None:
+    text = live_scenario.read_text().replace(
+        "CorpIdP: {tags: {team: identity}}",
+        "CorpIdP: {tags: {team: identity}, uuid: SAMLSP4SHN3UIS2D558H46}",
+        1,
+    )
+    assert "SAMLSP4SHN3UIS2D558H46" in text
+    scenario = live_scenario.parent / "live-uuid.yaml"
+    scenario.write_text(text)
+    result = apply_live(scenario, session, endpoint)
+    (warning,) = [w for w in result.warnings if "SAMLProviderUUID" in w]
+    assert f"arn:aws:iam::{MOTO_ACCOUNT}:saml-provider/CorpIdP" in warning
+    assert "uuid SAMLSP4SHN3UIS2D558H46 is ignored live" in warning
