@@ -451,6 +451,32 @@ class AwsWorld(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _trust_policies_fit_the_quota(self) -> AwsWorld:
+        errors: list[InitErrorDetails] = []
+        for account_id, account in self.accounts.items():
+            for role_name, role in account.roles.items():
+                size = trust_policy_size(role.trust_policy_json(account_id))
+                if size <= TRUST_POLICY_QUOTA:
+                    continue
+                field_name = "trust_policy" if role.trust_policy is not None else "trusts"
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "trust_policy_too_large",
+                            "the trust policy has {size} characters besides white space; IAM "
+                            "allows {quota} by default (LimitExceeded: Cannot exceed quota for "
+                            "ACLSizePerRole)",
+                            {"size": size, "quota": TRUST_POLICY_QUOTA},
+                        ),
+                        loc=("accounts", account_id, "roles", role_name, field_name),
+                        input=role_name,
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @model_validator(mode="after")
     def _provider_uuids_unique(self) -> AwsWorld:
         seen: dict[str, str] = {}
         errors: list[InitErrorDetails] = []
@@ -506,6 +532,16 @@ def provider_arn(account_id: str, name_or_arn: str) -> str:
 def role_arn(account_id: str, name: str, path: str = "/") -> str:
     """Return the ARN of a role."""
     return f"arn:aws:iam::{account_id}:role{path}{name}"
+
+
+#: IAM's default "Role trust policy length" quota: characters besides white space.
+TRUST_POLICY_QUOTA = 2048
+_WHITE_SPACE = re.compile(r"\s+")
+
+
+def trust_policy_size(document: str) -> int:
+    """Return the size IAM counts against :data:`TRUST_POLICY_QUOTA` (white space is free)."""
+    return len(_WHITE_SPACE.sub("", document))
 
 
 def default_trust_policy(provider: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from sp_fixtures.aws.account import TRUST_POLICY_QUOTA, trust_policy_size
 from sp_fixtures.aws.policy import MalformedPolicyDocument as PolicyMalformed
 from sp_fixtures.aws.policy import PolicyError, parse_policy
 from sp_fixtures.aws.saml_provider_calls import IamRefusal, IamValidationError, LimitExceeded
@@ -45,10 +46,7 @@ MIN_POLICY_CHARS, MAX_POLICY_CHARS = 1, 131_072
 POLICY_PATTERN = "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
 """``policyDocumentType``'s pattern, as AWS's validation message quotes it."""
 _POLICY_CHARACTERS = re.compile(r"[\t\n\r\x20-\xff]+")
-TRUST_POLICY_QUOTA = 2048
-"""IAM's default "Role trust policy length" quota (characters, white space not counted)."""
 SYNTAX_ERRORS = "Syntax errors in policy."
-_WHITE_SPACE = re.compile(r"\s+")
 
 
 class MalformedPolicyDocument(IamRefusal):
@@ -77,7 +75,7 @@ def check_role_call(action: str, params: Mapping[str, str]) -> None:
         ) from None
     except PolicyError as exc:
         raise MalformedPolicyDocument(str(exc)) from None
-    counted = len(_WHITE_SPACE.sub("", document))
+    counted = trust_policy_size(document)
     if counted > TRUST_POLICY_QUOTA:
         raise LimitExceeded(
             f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_QUOTA}",
