@@ -82,8 +82,13 @@ class Inspection:
         for name, values in self.attributes:
             if name == AwsAttribute.ROLE:
                 # The pairs go right under the Role line, not after the last attribute, where
-                # they would read as belonging to it.
-                lines.append(f"Role attribute ({len(values)} values): the pairs AWS can take")
+                # they would read as belonging to it; one heading even when an IdP repeats the
+                # attribute (which the strict STS refuses).
+                if pairs or not any(line.startswith("Role attribute") for line in lines):
+                    elements = sum(1 for n, _ in self.attributes if n == AwsAttribute.ROLE)
+                    count = sum(len(v) for n, v in self.attributes if n == AwsAttribute.ROLE)
+                    where = f" in {elements} Attribute elements" if elements > 1 else ""
+                    lines.append(f"Role attribute ({count} values{where}): the pairs AWS can take")
                 lines.extend(pairs)
                 pairs = []
             elif name.startswith(_AWS_ATTRIBUTE_PREFIX):

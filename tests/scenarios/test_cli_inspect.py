@@ -60,3 +60,40 @@ def test_inspect_refuses_what_is_not_a_saml_response() -> None:
     assert result.exit_code == 2
     assert "not a SAMLResponse" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_role_attribute_repeated_gets_one_heading_with_every_pair() -> None:
+    from sp_fixtures.aws.inspect import Inspection, PairVerdict
+
+    role = "https://aws.amazon.com/SAML/Attributes/Role"
+    pairs = tuple(
+        PairVerdict(
+            f"arn:aws:iam::111111111111:role/{name}",
+            "arn:aws:iam::1:saml-provider/P",
+            None,
+            "not checked",
+        )
+        for name in ("Admin", "ReadOnly")
+    )
+    inspection = Inspection(
+        xml="<x/>",
+        issuer="i",
+        name_id="n",
+        name_id_format=None,
+        recipients=(),
+        audiences=(),
+        issue_instant=None,
+        not_on_or_after=None,
+        signed=(),
+        encrypted=False,
+        attributes=((role, ("a",)), (role, ("b",))),
+        pairs=pairs,
+    )
+    lines = inspection.annotations()
+    headings = [line for line in lines if line.startswith("Role attribute")]
+    assert headings == ["Role attribute (2 values in 2 Attribute elements): the pairs AWS can take"]
+    start = lines.index(headings[0])
+    assert [line.split(" via ")[0].strip() for line in lines[start + 1 : start + 3]] == [
+        "arn:aws:iam::111111111111:role/Admin",
+        "arn:aws:iam::111111111111:role/ReadOnly",
+    ]
