@@ -205,17 +205,19 @@ def _run_all(
     from scenarios.runner import run_scenario
 
     results: list[ScenarioResult] = []
-    total = sum(len(s.expected_users()) for s in loaded)
+    # Every directory user is run, covered by an expectation or not.
+    total = sum(len(s.directory.users()) for s in loaded)
     with Progress(console=console, transient=True, disable=total < 50) as progress:
         task = progress.add_task("running", total=total)
         for scenario in loaded:
-            if workers > 1 and mode != "live" and len(scenario.expected_users()) > 1:
+            users = len(scenario.directory.users())
+            if workers > 1 and mode != "live" and users > 1:
                 from scenarios.parallel import run_parallel
 
                 results.append(
                     run_parallel(scenario, workers, mode=mode, endpoint_url=endpoint_url)
                 )
-                progress.advance(task, len(scenario.expected_users()))
+                progress.advance(task, users)
                 continue
             with open_exchanger(
                 scenario, mode, endpoint_url=endpoint_url, profile=profile, region=region
