@@ -13,7 +13,6 @@ from lxml import etree
 from idp.config import ServiceProviderSettings
 from idp.directory import User
 from idp.errors import IdpError
-from idp.mapping.base import MappingResult
 from idp.provider import IdentityProvider, IssuedResponse
 from idp.saml.authn_request import (
     STRONG_ALGORITHMS,
@@ -241,16 +240,14 @@ def choose_name_id(
     rules' NameID included), so the web sign-in sends what ``idp assertion`` and the API send.
     A transient NameID is a fresh random value for every assertion.
     """
-    mapping: MappingResult | None = None
-    issued = None
-    if provider.engine.name == "adfs":  # the claim rules may issue the NameID
-        from idp.mapping.adfs import issued_name_id  # late, as the provider does: needs lark
-
-        mapping = provider.map_user(user)
-        issued = issued_name_id(mapping)
+    # Only the ADFS claim rules issue a NameID; mapping other users here could fail on what
+    # the NameIDPolicy check below must answer (a user without an email, say).
+    issued = (
+        provider.rules_name_id(provider.map_user(user)) if provider.engine.name == "adfs" else None
+    )
     default = NameIDFormat.from_short(
         sp.name_id_format
-        or (issued.format if issued is not None else None)
+        or (issued[1] if issued is not None else None)
         or provider.settings.name_id.format
     )
     wanted = pending.name_id_format
@@ -264,22 +261,27 @@ def choose_name_id(
         return NameIdChoice(user.email, NameIDFormat.EMAIL, _qualifier(pending))
     else:
         raise NameIdPolicyError(f"NameID format {wanted!r} is not supported")
-    if chosen == NameIDFormat.TRANSIENT:
+    if chosen == default and issued is not None:  # as `idp assertion` and the API choose it
+        value = issued[0]  # the claim rules' value, transient or not
+    elif chosen == NameIDFormat.TRANSIENT:
         value = new_id()
-    elif chosen == default and issued is not None:  # as `idp assertion` and the API choose it
-        value = issued.value
     else:
         value = provider.name_id_for(user)
     return NameIdChoice(value, chosen, _qualifier(pending))
 
 
 def _qualifier(pending: PendingLogin) -> str | None:
-    """Return the SPNameQualifier to sign: none, or the requester's own entityID."""
+    """Return the SPNameQualifier to sign: none, or the requester's own entityID (checked when
+    the request arrived; checked again here, where it is signed)."""
+    if pending.sp_name_qualifier is None:
+        return None
     trust = state().trust.get(pending.sp)
-    qualifier = pending.sp_name_qualifier
-    if qualifier is not None and (trust is None or qualifier != trust.entity_id):
-        raise NameIdPolicyError(f"SPNameQualifier {qualifier!r} is not the requester's entityID")
-    return qualifier
+    problem = (
+        sp_name_qualifier_problem(pending, trust) if trust is not None else "unknown requester"
+    )
+    if problem is not None:
+        raise NameIdPolicyError(problem)
+    return pending.sp_name_qualifier
 
 
 def sign_in(
