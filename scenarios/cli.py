@@ -202,6 +202,7 @@ def _run_all(
     from rich.progress import Progress
 
     from scenarios.exchange import open_exchanger
+    from scenarios.loader import check_runnable
     from scenarios.runner import run_scenario
 
     results: list[ScenarioResult] = []
@@ -219,6 +220,7 @@ def _run_all(
                 )
                 progress.advance(task, users)
                 continue
+            check_runnable(scenario)  # before a server is reconciled with it
             with open_exchanger(
                 scenario, mode, endpoint_url=endpoint_url, profile=profile, region=region
             ) as exchanger:

@@ -72,7 +72,7 @@ def load_provider(path: Path) -> IdentityProvider:
     from idp.mapping.adfs_parser import ClaimRuleSyntaxError
     from idp.provider import IdentityProvider
     from idp.yamlfile import load_yaml, validate
-    from scenarios.loader import _claim_rule_error
+    from scenarios.loader import claim_rule_error
 
     loaded = load_yaml(path)
     config = validate(IdpFile, loaded)
@@ -80,7 +80,7 @@ def load_provider(path: Path) -> IdentityProvider:
     try:
         return IdentityProvider(config.idp, directory, base_dir=path.parent)
     except ClaimRuleSyntaxError as exc:
-        raise _claim_rule_error(loaded, path, exc) from None
+        raise claim_rule_error(loaded, path, exc) from None
     except IdpError as exc:
         raise IdpError(f"{path}: {exc.message}") from None
 

@@ -139,7 +139,7 @@ def load_scenario(path: Path) -> LoadedScenario:
     except KeyLoadError as exc:
         raise checker.key_error(scenario.idp, exc) from None
     except ClaimRuleSyntaxError as exc:
-        raise _claim_rule_error(loaded, path, exc) from None
+        raise claim_rule_error(loaded, path, exc) from None
     except IdpError as exc:
         raise checker.error(("idp",), exc.message) from None
     checker.mapping_table(scenario.idp)
@@ -431,7 +431,7 @@ def _suggest(word: str, known: set[str] | list[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _claim_rule_error(loaded: LoadedYaml, path: Path, exc: ClaimRuleSyntaxError) -> ConfigError:
+def claim_rule_error(loaded: LoadedYaml, path: Path, exc: ClaimRuleSyntaxError) -> ConfigError:
     """Point a syntax error in inline ADFS rules at its line in the scenario file."""
     location = ("idp", "mapping", "adfs", "rules")
     if not loaded.has(location):
