@@ -29,6 +29,7 @@ from sp_fixtures.aws.server import (
     check_minimum_session_token_size,
     session_credentials_refused,
 )
+from sp_fixtures.aws.session_keys import SessionKeys
 from sp_fixtures.aws.sts import StrictSts
 from sp_fixtures.aws.wire import error_xml, from_query_params, parse_query, success_xml
 
@@ -36,7 +37,7 @@ EVENT = "before-call.sts.AssumeRoleWithSAML"
 REFUSED_EVENTS = tuple(f"before-call.sts.{action}" for action in SAML_SESSION_REFUSED_ACTIONS)
 
 _active: list[StrictSts] = []
-_saml_access_keys: weakref.WeakKeyDictionary[StrictSts, set[str]] = weakref.WeakKeyDictionary()
+_saml_access_keys: weakref.WeakKeyDictionary[StrictSts, SessionKeys] = weakref.WeakKeyDictionary()
 """Access key ids each StrictSts issued through the hook; forgotten with the StrictSts."""
 _keys_lock = threading.Lock()
 
@@ -78,12 +79,12 @@ def _remember(sts: StrictSts, answer: Mapping[str, object]) -> None:
     credentials = answer["Credentials"]
     assert isinstance(credentials, Mapping)  # noqa: S101
     with _keys_lock:
-        _saml_access_keys.setdefault(sts, set()).add(str(credentials["AccessKeyId"]))
+        _saml_access_keys.setdefault(sts, SessionKeys()).add(str(credentials["AccessKeyId"]))
 
 
 def _minted_by_saml(access_key: str) -> bool:
     with _keys_lock:
-        return any(access_key in keys for keys in _saml_access_keys.values())
+        return any(access_key in keys for keys in list(_saml_access_keys.values()))
 
 
 def _refuse_saml_session(

@@ -88,6 +88,7 @@ from sp_fixtures.aws.saml_provider_calls import (
     SamlProviderCalls,
     private_key_id,
 )
+from sp_fixtures.aws.session_keys import SessionKeys
 from sp_fixtures.aws.sts import StrictSts
 from sp_fixtures.aws.wire import (
     STS_NS,
@@ -198,7 +199,7 @@ class StrictStsApp:
             extras = sts.iam.extras if isinstance(sts.iam, MotoIam) else ProviderExtras()
         self.extras = extras
         self.saml_provider_calls = SamlProviderCalls(sts, extras, self._moto)
-        self.saml_access_keys: set[str] = set()
+        self.saml_access_keys = SessionKeys()
         """Access key ids this app issued through AssumeRoleWithSAML (one per exchange, as
         moto keeps one session per exchange; never shared with another app)."""
 
@@ -282,12 +283,13 @@ class StrictStsApp:
     def _refuse_saml_session(self, environ: Mapping[str, Any], body: bytes) -> None:
         """Refuse GetFederationToken/GetSessionToken signed with credentials from a SAML
         exchange (moto would mint keys for them)."""
-        saml_keys = frozenset(self.saml_access_keys)  # a snapshot: other threads add to it
-        if not saml_keys:
+        if not self.saml_access_keys:
             return
         named = _named_actions(environ, body)
         for action in SAML_SESSION_REFUSED_ACTIONS:
-            if _names(named, environ, body, action) and _signed_with_any(environ, body, saml_keys):
+            if _names(named, environ, body, action) and _signed_with_any(
+                environ, body, self.saml_access_keys
+            ):
                 raise session_credentials_refused(action)
 
 
@@ -521,7 +523,7 @@ _SIGV2_HEADER = re.compile(r"\s*AWS\s+([^:\s]+):")
 _KEY_PARAMETERS = ("x-amz-credential", "awsaccesskeyid")
 
 
-def _signed_with_any(environ: Mapping[str, Any], body: bytes, access_keys: frozenset[str]) -> bool:
+def _signed_with_any(environ: Mapping[str, Any], body: bytes, access_keys: SessionKeys) -> bool:
     """Tell whether the request names one of ``access_keys`` as its signer, wherever it could.
 
     SigV4 puts the key in the Authorization header's ``Credential=<key>/...``, a presigned
@@ -537,9 +539,9 @@ def _signed_with_any(environ: Mapping[str, Any], body: bytes, access_keys: froze
         for key, value in parse_qsl(text, keep_blank_values=True):
             if key.strip().lower() in _KEY_PARAMETERS:
                 named.add(value.split("/", 1)[0].strip())
-    if named & access_keys:
+    if access_keys.any_of(named):
         return True
-    return _is_multipart(environ) and any(key.encode() in body for key in access_keys)
+    return _is_multipart(environ) and any(key.encode() in body for key in access_keys.snapshot())
 
 
 def _strict_params(environ: Mapping[str, Any], body: bytes) -> dict[str, object]:
