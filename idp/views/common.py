@@ -58,7 +58,9 @@ class SeenIds:
     def first_use(self, key: str, *, now: dt.datetime, keep_until: dt.datetime) -> bool:
         """Record ``key``; return False when it was already recorded and has not expired."""
         with self._lock:
-            while self._expiry:  # drop the expired ones first (insertion order ≈ expiry order)
+            # Drop the expired ones first: every key of one SeenIds is kept equally long, so
+            # insertion order is expiry order (one SeenIds per validity window).
+            while self._expiry:
                 oldest, until = next(iter(self._expiry.items()))
                 if until > now:
                     break
@@ -85,7 +87,9 @@ class WebState:
     unexpected: list[BaseException] = field(default_factory=list)
     """Exceptions that became a 500 page (the test fixture re-raises them)."""
     seen: SeenIds = field(default_factory=SeenIds)
-    """Request IDs and login nonces already used, in this worker process."""
+    """Request IDs already used, in this worker process."""
+    used_logins: SeenIds = field(default_factory=SeenIds)
+    """Login nonces already used (a window of their own), in this worker process."""
 
     def provider(self) -> IdentityProvider:
         """Return the provider with every run-time directory change."""
@@ -203,7 +207,7 @@ class PendingLogin:
         now = current.now()
         keep_until = now + dt.timedelta(seconds=current.web.login_timeout)
         # the session cookie lives in the browser: an old copy of it still lists the nonce
-        if not current.seen.first_use(f"login\0{nonce}", now=now, keep_until=keep_until):
+        if not current.used_logins.first_use(nonce, now=now, keep_until=keep_until):
             raise LoginExpiredError("this login form was already used; start the sign-in again")
         return cls(**fields)
 

@@ -349,9 +349,13 @@ class SamlProviderCalls:
         return arn, self.extras.ensure(arn)
 
     def _note_keys(self, arn: str, keys: Iterable[bytes]) -> None:
+        """Record when each of the provider's keys (all of them) was added; forget the rest."""
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for key in keys:
-            self._key_added.setdefault((arn, private_key_id(key)), now)
+        current = {private_key_id(key) for key in keys}
+        for stale in [k for k in self._key_added if k[0] == arn and k[1] not in current]:
+            del self._key_added[stale]
+        for key_id in current:
+            self._key_added.setdefault((arn, key_id), now)
 
 
 _Call = Callable[

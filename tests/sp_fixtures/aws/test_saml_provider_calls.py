@@ -43,6 +43,7 @@ from sp_fixtures.aws.iam_view import (
 from sp_fixtures.aws.provision import provision
 from sp_fixtures.aws.server import RunningServer, StrictStsApp, serve_in_thread
 from sp_fixtures.aws.sts import StrictSts
+from tests.conftest import CERTS
 from tests.sp_fixtures.aws.sts_cases import WORLD
 
 ACCOUNT = "111111111111"
@@ -430,3 +431,15 @@ def test_provisioning_through_the_server_keeps_the_scenario_uuid(
     assert served.extras.get(fixed).uuid == own.get(fixed).uuid == FIXED_UUID
     shown = iam.get_saml_provider(SAMLProviderArn=random_)["SAMLProviderUUID"]
     assert served.extras.get(random_).uuid == own.get(random_).uuid == shown != FIXED_UUID
+
+
+def test_a_removed_private_key_forgets_when_it_was_added() -> None:
+    from sp_fixtures.aws.iam_view import ProviderExtras
+    from sp_fixtures.aws.saml_provider_calls import SamlProviderCalls, private_key_id
+
+    calls = SamlProviderCalls(None, ProviderExtras(), None)  # type: ignore[arg-type]
+    arn = "arn:aws:iam::111111111111:saml-provider/P"
+    first, second = ((CERTS / name).read_bytes() for name in ("sample-sp.key", "sample-idp.key"))
+    calls._note_keys(arn, [first, second])
+    calls._note_keys(arn, [second])  # after RemovePrivateKey of the first
+    assert [key_id for (_, key_id) in calls._key_added] == [private_key_id(second)]
