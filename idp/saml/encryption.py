@@ -528,12 +528,9 @@ def decrypt_assertion(encrypted: etree._Element, private_keys: Sequence[bytes]) 
     if data_type not in (None, XENC_TYPE_ELEMENT):
         raise DecryptionError(f"EncryptedData Type must be {XENC_TYPE_ELEMENT}, not {data_type!r}")
     cipher = _CIPHERS[_algorithm(encrypted_data, DataEncryption, "data encryption")]
-    encrypted_keys = _encrypted_keys(encrypted, encrypted_data)
+    encrypted_keys = check_encrypted_structure(encrypted, encrypted_data)  # algorithms too
     if not encrypted_keys:
         raise DecryptionError("the EncryptedAssertion carries no xenc:EncryptedKey")
-    for encrypted_key in encrypted_keys:
-        _algorithm(encrypted_key, KeyTransport, "key transport")
-    check_encrypted_structure(encrypted, encrypted_data)
     rsa_keys = [_load_private_key(pem, index) for index, pem in enumerate(private_keys)]
 
     unlocked = False
