@@ -3,6 +3,7 @@ of files and URLs that must fail before a command does any work."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import urllib.error
@@ -186,3 +187,13 @@ def check_endpoint_answers(url: str, *, expected: str, hint: str) -> None:
     like_aws, answer = describe_endpoint(url)
     if like_aws is False:
         fail(f"{url} does not answer like {expected} ({answer}); {hint}")
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import ipaddress
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ from typing import Any
 
 import click
 
-from scenarios.cli_common import fail, reports_bad_input
+from scenarios.cli_common import fail, is_loopback, reports_bad_input
 
 
 @click.command("serve")
@@ -103,16 +102,6 @@ def serve(
     finally:
         if shared_dir is not None and os.getpid() == owner:  # gunicorn workers exit through here
             shutil.rmtree(shared_dir, ignore_errors=True)
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` only accepts connections from this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _serve_threaded(app: Any, host: str, listener: socket.socket) -> None:

@@ -7,16 +7,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.syntax import Syntax
 
 from scenarios.cli_common import fail, reports_bad_input
-
-if TYPE_CHECKING:
-    pass
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ Registered by ``scenarios.cli`` with ``main.add_command(sts)``; also runnable on
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import sys
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scenarios.cli_aws import reports_aws_errors
-from scenarios.cli_common import err_console, fail, reports_bad_input
+from scenarios.cli_common import err_console, fail, is_loopback, reports_bad_input
 
 if TYPE_CHECKING:
     from sp_fixtures.aws.account import AwsWorld
@@ -87,7 +86,7 @@ def sts_serve(
     from sp_fixtures.aws.server import StrictStsApp, serve_in_thread
     from sp_fixtures.aws.sts import StrictSts
 
-    if not _is_loopback(host) and not allow_remote:
+    if not is_loopback(host) and not allow_remote:
         fail(
             f"--host {host} is not a loopback address: anyone who reaches it could change IAM "
             "and mint credentials; add --allow-remote to listen there anyway"
@@ -113,15 +112,6 @@ def sts_serve(
         running.stop()
         signal.signal(signal.SIGTERM, previous_sigterm)
     click.echo("stopped")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _stop_on_sigterm() -> Any:
@@ -204,7 +194,7 @@ def _print_usage(
 ) -> None:
     url = running.url
     lines = [f"strict STS + IAM (moto) listening on {url}"]
-    if not _is_loopback(host):
+    if not is_loopback(host):
         lines.append(f"  bound to {host}: reachable from other machines (--allow-remote)")
     if allow_sha1:
         lines.append("  SHA-1 signatures and digests accepted (--allow-sha1)")

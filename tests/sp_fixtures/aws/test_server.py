@@ -36,7 +36,8 @@ from idp.certs import generate_self_signed, write_pair
 from idp.provider import IdentityProvider
 from idp.saml.constants import AwsAttribute
 from idp.yamlfile import load_yaml, validate
-from scenarios.cli_sts import _is_loopback, sts
+from scenarios.cli_common import is_loopback
+from scenarios.cli_sts import sts
 from sp_fixtures.aws.account import AwsWorld
 from sp_fixtures.aws.iam_view import MotoIam, ProviderExtras, pin_moto_account
 from sp_fixtures.aws.provision import provision
@@ -827,7 +828,7 @@ def test_non_loopback_host_needs_allow_remote(host: str) -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])
 def test_loopback_hosts(host: str) -> None:
-    assert _is_loopback(host)
+    assert is_loopback(host)
 
 
 def test_busy_port_is_one_line() -> None:
