@@ -3,6 +3,9 @@
 Run with ``scripts/dev bench`` (or ``python benchmarks/signing.py``). Prints signed assertions per
 second for each, and the two ratios the project targets:
   ours (assertion-only) / raw RSA-2048 >= 0.70, and ours / pysaml2 >= 70x.
+"Ours" is what the IdP runs for every response: spec in, serialised signed Response out, written
+from the compiled templates of its shape (``idp/saml/compiled.py``); the tree path, which compiles
+a shape on its first response, is measured too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from idp.saml.builder import (  # noqa: E402
+    AssertionSpec,
     ResponseSpec,
     RolePair,
     aws_assertion_spec,
@@ -31,8 +35,9 @@ from idp.saml.builder import (  # noqa: E402
     build_response,
     to_bytes,
 )
+from idp.saml.compiled import signed_response, tree_response  # noqa: E402
 from idp.saml.keys import KeyPair, load_key_pair  # noqa: E402
-from idp.saml.signing import SigningConfig, SignTarget, sign_response  # noqa: E402
+from idp.saml.signing import SigningConfig, SignTarget  # noqa: E402
 
 ISSUER = "https://idp.corp.example/saml"
 ATTRIBUTES = aws_attributes(
@@ -63,16 +68,21 @@ def rate(func: Callable[[], object], seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def our_signer(key: KeyPair, target: SignTarget) -> Callable[[], bytes]:
+def issuer(
+    key: KeyPair,
+    target: SignTarget,
+    render: Callable[[AssertionSpec, ResponseSpec, SigningConfig], bytes] = signed_response,
+) -> Callable[[], bytes]:
+    """Issue one response as the IdP does: specs for ``now`` in, signed bytes out."""
     config = SigningConfig(key=key, target=target)
 
     def issue() -> bytes:
         now = dt.datetime.now(dt.UTC)
-        assertion = build_assertion(
-            aws_assertion_spec(issuer=ISSUER, name_id="alice", attributes=ATTRIBUTES, now=now)
+        return render(
+            aws_assertion_spec(issuer=ISSUER, name_id="alice", attributes=ATTRIBUTES, now=now),
+            ResponseSpec(issuer=ISSUER, issue_instant=now),
+            config,
         )
-        response = build_response(ResponseSpec(issuer=ISSUER, issue_instant=now), assertion)
-        return to_bytes(sign_response(response, config))
 
     return issue
 
@@ -174,8 +184,9 @@ def main() -> int:
     print(f"one core, RSA-{key.key_bits}, {args.seconds:.1f} s per measurement")
     raw = rate(raw_rsa(key), args.seconds)
     floor = rate(xmlsec_rsa(key), args.seconds)
-    assertion_only = rate(our_signer(key, SignTarget.ASSERTION), args.seconds)
-    both = rate(our_signer(key, SignTarget.BOTH), args.seconds)
+    assertion_only = rate(issuer(key, SignTarget.ASSERTION), args.seconds)
+    both = rate(issuer(key, SignTarget.BOTH), args.seconds)
+    tree = rate(issuer(key, SignTarget.ASSERTION, tree_response), args.seconds)
     pysaml2 = pysaml2_signer(key_path, cert_path)
     pysaml2_rate = rate(pysaml2, args.seconds) if pysaml2 else None
     print(f"{'raw RSA-2048 signatures (cryptography)':<45} {raw:9.1f} /s")
@@ -185,6 +196,7 @@ def main() -> int:
         f"{'fedharness, response + assertion signed':<45} {both:9.1f} /s"
         f"   ({both * 2:.1f} signatures/s)"
     )
+    print(f"{'tree path (lxml + xmlsec), assertion signed':<45} {tree:9.1f} /s")
     if pysaml2_rate is not None:
         print(f"{'pysaml2 via xmlsec1, assertion signed':<45} {pysaml2_rate:9.1f} /s")
     ratio_raw = assertion_only / raw
@@ -200,10 +212,10 @@ def main() -> int:
         )
     else:
         print("pysaml2 not measured: xmlsec1 is not installed")
-    ceiling = f"{floor / raw:.2f} of raw RSA"
-    if pysaml2_rate is not None:
-        ceiling += f", {floor / pysaml2_rate:.1f}x pysaml2"
-    print(f"\nceiling for any signer whose RSA is xmlsec's (no XML at all): {ceiling}")
+    print(
+        f"\nxmlsec's RSA alone runs at {floor / raw:.2f} of raw RSA, so the templates sign with\n"
+        "cryptography's RSA (the same bytes: RSA PKCS#1 v1.5 is deterministic)"
+    )
     return 0
 
 

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idp.config import IdpFile, IdpSettings, KeyFiles, ServiceProviderSettings
+from idp.config import (
+    EncryptionSettings,
+    IdpFile,
+    IdpSettings,
+    KeyFiles,
+    ServiceProviderSettings,
+)
 from idp.directory import Directory, User
 from idp.errors import IdpError, UnknownServiceProviderError
 from idp.mapping.base import MappingEngine, MappingInput, MappingResult, merge_attributes
@@ -25,6 +31,7 @@ from idp.saml.builder import (
     new_id,
     to_bytes,
 )
+from idp.saml.compiled import signed_response
 from idp.saml.constants import (
     PRINCIPAL_TAG_PREFIX,
     AwsAttribute,
@@ -289,33 +296,46 @@ class IdentityProvider:
         )
         if response_overrides:
             response_spec = dataclasses.replace(response_spec, **response_overrides)
-        assertion = build_assertion(assertion_spec)
-        response = build_response(response_spec, assertion)
-        target = SignTarget(service_provider.sign or self.settings.signing.sign)
         signing = SigningConfig(
             key=self.signing_key,
-            target=target,
+            target=SignTarget(service_provider.sign or self.settings.signing.sign),
             algorithm=_ALGORITHMS[self.settings.signing.algorithm],
         )
-        if target.assertion:
-            sign_element(assertion, signing.key, algorithm=signing.algorithm)
-        if service_provider.encrypt is not None:
-            cert_pem = _read_cert(self.base_dir / service_provider.encrypt.cert)
-            replace_with_encrypted(
-                response,
-                assertion,
-                cert_pem,
-                data_algorithm=_DATA_ENCRYPTION[service_provider.encrypt.algorithm],
+        if service_provider.encrypt is None:
+            xml = signed_response(assertion_spec, response_spec, signing)
+        else:
+            xml = self._encrypted_response(
+                assertion_spec, response_spec, signing, service_provider.encrypt
             )
-        if target.response:
-            sign_element(response, signing.key, algorithm=signing.algorithm)
         return IssuedResponse(
-            xml=to_bytes(response),
+            xml=xml,
             user=user.name,
             service_provider=sp,
             recipient=recipient,
             mapping=mapping,
         )
+
+    def _encrypted_response(
+        self,
+        assertion_spec: AssertionSpec,
+        response_spec: ResponseSpec,
+        signing: SigningConfig,
+        encrypt: EncryptionSettings,
+    ) -> bytes:
+        """Build the response as trees: sign the assertion, encrypt it, then sign the response."""
+        assertion = build_assertion(assertion_spec)
+        response = build_response(response_spec, assertion)
+        if signing.target.assertion:
+            sign_element(assertion, signing.key, algorithm=signing.algorithm)
+        replace_with_encrypted(
+            response,
+            assertion,
+            _read_cert(self.base_dir / encrypt.cert),
+            data_algorithm=_DATA_ENCRYPTION[encrypt.algorithm],
+        )
+        if signing.target.response:
+            sign_element(response, signing.key, algorithm=signing.algorithm)
+        return to_bytes(response)
 
 
 def _read_cert(path: Path) -> bytes:

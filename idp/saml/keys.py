@@ -36,6 +36,13 @@ class KeyPair:
         der = self.certificate.public_bytes(serialization.Encoding.DER)
         return base64.b64encode(der).decode("ascii")
 
+    @cached_property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """Return the parsed private key (parsing costs about as much as one signature)."""
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101 - enforced in load_key_pair
+        return key
+
     @property
     def key_bits(self) -> int:
         """Return the RSA modulus size."""

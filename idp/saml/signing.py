@@ -123,15 +123,19 @@ def _signature_template(algorithm: SignatureAlgorithm, digest: DigestAlgorithm) 
     return signature
 
 
-def _base64_lines(data: bytes) -> str:
+def base64_lines(data: bytes) -> str:
+    """Return ``data`` in base64, in lines of 64 characters as xmlsec writes it."""
     text = base64.b64encode(data).decode("ascii")
     if len(text) <= _BASE64_LINE:
         return text
     return "\n".join(text[i : i + _BASE64_LINE] for i in range(0, len(text), _BASE64_LINE))
 
 
-def _exclusive_c14n(element: etree._Element) -> bytes:
-    # A same-document "#ID" reference selects the element's subtree without comments.
+def exclusive_c14n(element: etree._Element) -> bytes:
+    """Return the exclusive canonical form of ``element``, as a same-document reference sees it.
+
+    A same-document ``#ID`` reference selects the element's subtree without comments.
+    """
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
@@ -148,12 +152,12 @@ def sign_element(
     if not element_id:
         raise SigningError(f"cannot sign <{etree.QName(element).localname}>: it has no ID")
     digest = digest or DIGEST_FOR[algorithm]
-    digest_value = hashlib.new(_HASHLIB_NAMES[digest], _exclusive_c14n(element)).digest()
+    digest_value = hashlib.new(_HASHLIB_NAMES[digest], exclusive_c14n(element)).digest()
     signature = copy.deepcopy(_signature_template(algorithm, digest))
     signed_info, signature_value = signature[0], signature[1]
     reference = signed_info[2]
     reference.set("URI", f"#{element_id}")
-    reference[2].text = _base64_lines(digest_value)
+    reference[2].text = base64_lines(digest_value)
     issuer = element.find(_ISSUER)
     if issuer is not None:
         issuer.addnext(signature)
@@ -162,11 +166,11 @@ def sign_element(
     context = xmlsec.SignatureContext()
     context.key = _xmlsec_key(key.key_pem)
     try:
-        value = context.sign_binary(_exclusive_c14n(signed_info), _SIGN_TRANSFORMS[algorithm])
+        value = context.sign_binary(exclusive_c14n(signed_info), _SIGN_TRANSFORMS[algorithm])
     except xmlsec.Error as exc:
         element.remove(signature)
         raise SigningError(f"xmlsec could not sign: {exc}") from None
-    signature_value.text = _base64_lines(value)
+    signature_value.text = base64_lines(value)
     if include_certificate:
         _add_certificate(signature, key)
     return signature
