@@ -88,25 +88,17 @@ class _TreePath(Exception):  # noqa: N818 - a signal, not an error
     """These specs take the tree path."""
 
 
-def _escape_text_c14n(value: str) -> str:
+def _escape_text(value: str) -> str:
+    # The same in canonical form and serialisation, for the characters that reach here (no CR).
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _escape_attribute_c14n(value: str) -> str:
+def _escape_attribute_canonical(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
 
 
 def _escape_attribute_serialised(value: str) -> str:
-    return _escape_text_c14n(value).replace('"', "&quot;")
-
-
-# Escaping by (canonical form?, inside a tag?); text escapes alike in both (no CR reaches here).
-_ESCAPES = {
-    (True, False): _escape_text_c14n,
-    (True, True): _escape_attribute_c14n,
-    (False, False): _escape_text_c14n,
-    (False, True): _escape_attribute_serialised,
-}
+    return _escape_text(value).replace('"', "&quot;")
 
 
 class _Template:
@@ -179,12 +171,12 @@ class _Values:
         self.canonical = [
             escape(value)
             for value in plain
-            for escape in (_ESCAPES[True, False], _ESCAPES[True, True])
+            for escape in (_escape_text, _escape_attribute_canonical)
         ]
         self.serialised = [
             escape(value)
             for value in plain
-            for escape in (_ESCAPES[False, False], _ESCAPES[False, True])
+            for escape in (_escape_text, _escape_attribute_serialised)
         ]
 
     def add(self, computed: str) -> None:
@@ -242,6 +234,10 @@ def _flatten(
                     raise _TreePath
         elif isinstance(value, str):
             values.append(value)
+        elif isinstance(value, dt.datetime):  # a subclass, as freezegun's
+            if value.tzinfo is None:
+                raise _TreePath
+            values.append(saml_time(value))
         else:
             raise _TreePath
 
@@ -268,7 +264,7 @@ class _Placeholders:
             value = getattr(spec, spec_field.name)
             if isinstance(value, str):
                 changes[spec_field.name] = self.next()
-            elif type(value) is dt.datetime:
+            elif isinstance(value, dt.datetime):
                 changes[spec_field.name] = self.time()
             elif type(value) is tuple or type(value) is list:
                 items = [

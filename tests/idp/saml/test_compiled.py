@@ -293,3 +293,18 @@ def test_threads_compile_and_fill_concurrently(now: dt.datetime, idp_key: KeyPai
         written = list(pool.map(lambda case: compiled.signed_response(*case, signing), cases))
     assert written == [compiled.tree_response(*case, signing) for case in cases]
     assert compiled.compiled_shapes() == 4
+
+
+class _FrozenClockDatetime(dt.datetime):
+    """A datetime subclass, as freezegun and time-machine hand out."""
+
+
+def test_datetime_subclasses_are_times_too(idp_key: KeyPair) -> None:
+    moment = _FrozenClockDatetime(2026, 11, 28, 12, 0, 0, 250000, tzinfo=dt.UTC)
+    assertion, response = specs(moment)
+    signing = SigningConfig(key=idp_key)
+    assert_same(assertion, response, signing)
+    assert b'IssueInstant="2026-11-28T12:00:00.250Z"' in compiled.signed_response(
+        assertion, response, signing
+    )
+    assert compiled.compiled_shapes() == 1
