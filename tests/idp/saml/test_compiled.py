@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfo
 
 import pytest
 import xmlsec
@@ -171,6 +172,84 @@ def test_wrong_types_fail_as_in_the_tree_path(now: dt.datetime, idp_key: KeyPair
         assert_same(wrong, response, signing)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"audiences": "https://signin.aws.amazon.com/saml"},  # a str where a tuple belongs
+        {"attributes": (SamlAttribute("n", "ab"),)},  # type: ignore[arg-type]
+        {"conditions": ""},
+        {"subject_confirmation": "yes"},
+        {"authn_statement": 0},
+        {"subject_confirmation_count": True},
+        {"audiences": ["a", "b"]},
+    ],
+    ids=[
+        "str-audiences",
+        "str-values",
+        "empty-str-flag",
+        "str-flag",
+        "int-flag",
+        "bool-count",
+        "list-audiences",
+    ],
+)
+def test_values_of_another_type_than_the_field_are_written_as_by_the_tree_path(
+    now: dt.datetime, idp_key: KeyPair, change: dict[str, object]
+) -> None:
+    # Placeholders would change how such a value iterates or tests true: the tree path writes it.
+    assertion, response = specs(now)
+    signing = SigningConfig(key=idp_key)
+    assert_same(dataclasses.replace(assertion, **change), response, signing)
+
+
+def test_times_the_tree_path_never_reads_do_not_matter(now: dt.datetime, idp_key: KeyPair) -> None:
+    too_late = dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assertion, response = specs(now)
+    signing = SigningConfig(key=idp_key)
+    unused = dataclasses.replace(
+        assertion, subject_confirmation=False, confirmation_not_on_or_after=too_late
+    )
+    assert_same(unused, response, signing)
+    assert isinstance(compiled.signed_response(unused, response, signing), bytes)
+    # ... and an error the tree path meets first stays the error reported.
+    assert_same(
+        dataclasses.replace(assertion, version=2, issue_instant=too_late), response, signing
+    )  # type: ignore[arg-type]
+
+
+def test_times_in_a_daylight_saving_fold_are_two_instants(idp_key: KeyPair) -> None:
+    new_york = ZoneInfo("America/New_York")
+    first = dt.datetime(2024, 11, 3, 1, 30, tzinfo=new_york)
+    second = first.replace(fold=1)  # equal as datetimes, an hour apart as instants
+    assertion, response = specs(first)
+    assertion = dataclasses.replace(assertion, not_on_or_after=second)
+    signing = SigningConfig(key=idp_key)
+    assert_same(assertion, response, signing)
+    document = compiled.signed_response(assertion, response, signing)
+    assert b'NotOnOrAfter="2024-11-03T06:30:00.000Z"' in document
+
+
+def test_unhashable_settings_take_the_tree_path(now: dt.datetime, idp_key: KeyPair) -> None:
+    signing = SigningConfig(key=idp_key, digest=[])  # type: ignore[arg-type]
+    assert_same(*specs(now), signing)
+
+
+def test_a_template_that_disagrees_with_the_tree_path_is_never_used(
+    now: dt.datetime,
+    idp_key: KeyPair,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Fault injection: should libxml2 ever escape differently, the first response of the shape
+    # (written both ways) exposes it, and that shape is left to the tree path.
+    monkeypatch.setattr(compiled, "_escape_text", lambda value: value)
+    assertion, response = specs(now, department="R&D")
+    signing = SigningConfig(key=idp_key)
+    assert_same(assertion, response, signing)
+    assert compiled.compiled_shapes() == 0
+    assert "differs from the tree path" in caplog.text
+
+
 def test_shapes_are_bounded(
     now: dt.datetime, idp_key: KeyPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,3 +387,34 @@ def test_datetime_subclasses_are_times_too(idp_key: KeyPair) -> None:
         assertion, response, signing
     )
     assert compiled.compiled_shapes() == 1
+
+
+_ANY_VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers(-1, 3)
+    | _TEXT
+    | st.lists(_TEXT, max_size=2)
+    | st.lists(_TEXT, max_size=2).map(tuple)
+    | _TIME
+)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    assertion=_ASSERTION,
+    response=_RESPONSE,
+    wrong=st.dictionaries(
+        st.sampled_from([f.name for f in dataclasses.fields(AssertionSpec)]), _ANY_VALUE, max_size=3
+    ),
+)
+def test_same_result_as_the_tree_path_for_any_field_values(
+    idp_key: KeyPair,
+    assertion: AssertionSpec,
+    response: ResponseSpec,
+    wrong: dict[str, object],
+) -> None:
+    signing = SigningConfig(key=idp_key, target=SignTarget.BOTH)
+    assert_same(dataclasses.replace(assertion, **wrong), response, signing)
