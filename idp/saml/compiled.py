@@ -2,15 +2,17 @@
 
 Two responses of the same *shape* — the same optional elements present, as many audiences,
 attributes and values, the same key and algorithms — differ only in strings: IDs, times, names,
-attribute values, and the digest and signature values. So the first response of a shape is built
-the ordinary way (:func:`~idp.saml.builder.build_assertion`, :func:`~idp.saml.builder.
-build_response`, :func:`~idp.saml.signing.sign_element`: lxml and python-xmlsec) from specs whose
-strings are unique placeholders, and its serialisations — the exclusive canonical form of each
-signed element and of its ``ds:SignedInfo``, and the document sent — are cut at the placeholders
-into templates. Every later response of that shape fills the templates with its own escaped
-strings, hashes the filled canonical element, and signs the filled canonical SignedInfo: one RSA
-operation and a few microseconds of string work, where building and canonicalising trees costs
-about a third of the RSA operation.
+attribute values, and the digest and signature values. So once a shape recurs, it is built the
+ordinary way (:func:`~idp.saml.builder.build_assertion`, :func:`~idp.saml.builder.build_response`,
+:func:`~idp.saml.signing.sign_element`: lxml and python-xmlsec) from specs whose strings are
+unique placeholders, and its serialisations — the exclusive canonical form of each signed element
+and of its ``ds:SignedInfo``, and the document sent — are cut at the placeholders into templates.
+Every later response of that shape fills the templates with its own escaped strings, hashes the
+filled canonical element, and signs the filled canonical SignedInfo: one RSA operation and a few
+microseconds of string work, where building and canonicalising trees costs about a third of the
+RSA operation. The response that compiles a shape is also written by the tree path, and the
+templates are kept only if they write it byte for byte; a shape seen once is not compiled (a CLI
+run issues a handful of responses).
 
 The RSA step here is ``cryptography``'s (OpenSSL), not xmlsec's: RSA PKCS#1 v1.5 is
 deterministic, so the signature value is the same bytes either way, and xmlsec's own RSA runs at
@@ -22,12 +24,13 @@ and pysaml2.
 
 Whatever the templates cannot carry exactly takes the tree path, which writes it or raises as it
 always did: characters XML forbids, and tab, CR and LF, which the canonical form and the
-serialisation escape differently; values of unexpected types (negative tests build those);
-shapes whose placeholders the tree path refuses.
+serialisation escape differently; values of another type than the field's (negative tests build
+those); shapes whose placeholders the tree path refuses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -368,8 +371,9 @@ def _compile(
     return _Compiled(signed[0], signed[1], placeholders.cut(to_bytes(response)))
 
 
-_compiled: dict[tuple[object, ...], _Compiled | None] = {}
-"""Compiled shapes, first in first out; ``None`` for a shape the tree path must write."""
+_compiled: dict[tuple[object, ...], _Compiled | str | None] = {}
+"""Shapes, first in first out: compiled; ``_SEEN_ONCE``; ``None`` for the tree path's."""
+_SEEN_ONCE = "seen once"
 _compiling = threading.Lock()
 
 
@@ -388,7 +392,14 @@ def _write(compiled: _Compiled, values: _Values, signing: SigningConfig) -> byte
     return values.fill(compiled.document, canonical=False)
 
 
-def _first_of_shape(
+def _remember(shape: tuple[object, ...], compiled: _Compiled | str | None) -> None:
+    if shape not in _compiled and len(_compiled) >= _MAX_SHAPES:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread's
+            del _compiled[next(iter(_compiled))]
+    _compiled[shape] = compiled
+
+
+def _compile_shape(
     shape: tuple[object, ...],
     values: _Values,
     assertion_spec: AssertionSpec,
@@ -404,9 +415,7 @@ def _first_of_shape(
     if compiled is not None and _write(compiled, values, signing) != written:
         log.warning("compiled template differs from the tree path; that shape takes the tree path")
         compiled = None
-    if len(_compiled) >= _MAX_SHAPES:
-        del _compiled[next(iter(_compiled))]
-    _compiled[shape] = compiled
+    _remember(shape, compiled)
     return written
 
 
@@ -427,13 +436,18 @@ def _render(
     try:
         compiled = _compiled[shape]
     except KeyError:
-        with _compiling:  # threads of the web IdP: one compiles, the others wait for it
-            if shape not in _compiled:
-                return _first_of_shape(shape, values, assertion_spec, response_spec, signing)
-            compiled = _compiled[shape]
+        # A one-off shape is not worth compiling (a CLI run issues a handful of responses):
+        # the tree path writes the first response of a shape, the second compiles it.
+        _remember(shape, _SEEN_ONCE)
+        raise _TreePath from None
     except TypeError:  # an unhashable value in the signing settings
         raise _TreePath from None
-    if compiled is None:
+    if compiled is _SEEN_ONCE:
+        with _compiling:  # threads of the web IdP: one compiles, the others wait for it
+            compiled = _compiled.get(shape)
+            if compiled is _SEEN_ONCE:
+                return _compile_shape(shape, values, assertion_spec, response_spec, signing)
+    if not isinstance(compiled, _Compiled):
         raise _TreePath
     return _write(compiled, values, signing)
 
@@ -443,9 +457,10 @@ def signed_response(
 ) -> bytes:
     """Return the serialised Response holding the assertion, signed as ``signing`` says.
 
-    The same bytes as :func:`tree_response` writes. The first response of each shape is
-    written by the tree path and compiles the shape; later ones cost one RSA operation and a
-    few microseconds.
+    The same bytes as :func:`tree_response` writes. The first two responses of each shape are
+    written by the tree path, and the second compiles the shape (kept only if its templates
+    write that response byte for byte); later ones cost one RSA operation and a few
+    microseconds.
     """
     try:
         return _render(assertion_spec, response_spec, signing)
@@ -463,7 +478,7 @@ def tree_response(
 
 def compiled_shapes() -> int:
     """Return how many shapes are compiled (for tests and diagnostics)."""
-    return sum(1 for compiled in _compiled.values() if compiled is not None)
+    return sum(1 for compiled in list(_compiled.values()) if isinstance(compiled, _Compiled))
 
 
 def clear() -> None:
