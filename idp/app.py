@@ -30,6 +30,7 @@ from idp.views import api, login, metadata, slo, sso
 from idp.views.common import EXTENSION, WebState
 from idp.views.directory_state import DirectoryState
 from idp.views.errors import register as register_error_handlers
+from idp.views.replay_memory import replay_memory
 from idp.web_settings import WEB_AT, SpTrust, WebSettings, load_web_settings, resolve_trust
 from idp.yamlfile import LoadedYaml, load_yaml, validate
 
@@ -63,7 +64,8 @@ class WebConfig:
     """Signs the session cookie and login tokens; random per start unless given."""
     clock: Callable[[], dt.datetime] = utc_now
     shared_state: Path | None = None
-    """File that shares run-time group changes between worker processes (gunicorn)."""
+    """File that shares run-time group changes between worker processes (gunicorn); the replay
+    memory they share (``replays.sqlite3``) goes in the same directory."""
     any_host: bool = False
     """Serve requests whatever their Host header. Off, only loopback names and the host of
     ``base_url`` are served: a web page whose name an attacker re-points at 127.0.0.1 (DNS
@@ -156,6 +158,8 @@ def create_app(config: WebConfig) -> Flask:
         trust=trust,
         clock=config.clock,
         serializer=URLSafeTimedSerializer(config.secret_key),
+        seen=replay_memory(config.shared_state, "request_ids"),
+        used_logins=replay_memory(config.shared_state, "login_nonces"),
     )
     app.extensions[EXTENSION] = state
     for blueprint in (metadata.bp, sso.bp, login.bp, api.bp, slo.bp):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, overload
@@ -21,6 +19,7 @@ from idp.views.errors import (
     UnknownRequesterError,
     WebError,
 )
+from idp.views.replay_memory import ReplayMemory, SeenIds
 from idp.views.xml_text import xml_text_problem
 from idp.web_settings import SpTrust, WebSettings
 
@@ -31,8 +30,6 @@ LOGIN_NONCES_KEY = "login_nonces"
 """Session key of the nonces of the login forms this browser was shown and has not used."""
 LOGIN_NONCES_KEPT = 8
 """Most open login forms one browser session keeps usable (the oldest is dropped)."""
-SEEN_IDS_KEPT = 50_000
-"""Most request IDs and used login nonces a worker remembers (oldest forgotten first)."""
 
 
 class ReplayedRequestError(WebError):
@@ -40,39 +37,6 @@ class ReplayedRequestError(WebError):
 
     code = "replayed_request"
     status = 400
-
-
-class SeenIds:
-    """IDs seen lately, each remembered until it expires; bounded, thread-safe.
-
-    The memory is per process: gunicorn workers do not share it, so a message replayed to
-    another worker within its validity window is not detected there. Serve with one worker
-    (threads are fine) when replay detection matters.
-    """
-
-    def __init__(self, capacity: int = SEEN_IDS_KEPT) -> None:
-        self._capacity = capacity
-        self._expiry: OrderedDict[str, dt.datetime] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_use(self, key: str, *, now: dt.datetime, keep_until: dt.datetime) -> bool:
-        """Record ``key``; return False when it was already recorded and has not expired."""
-        with self._lock:
-            # Drop the expired ones first: every key of one SeenIds is kept equally long, so
-            # insertion order is expiry order (one SeenIds per validity window).
-            while self._expiry:
-                oldest, until = next(iter(self._expiry.items()))
-                if until > now:
-                    break
-                del self._expiry[oldest]
-            known = self._expiry.get(key)
-            if known is not None and known > now:
-                return False
-            self._expiry[key] = keep_until
-            self._expiry.move_to_end(key)
-            while len(self._expiry) > self._capacity:
-                self._expiry.popitem(last=False)
-            return True
 
 
 @dataclass
@@ -86,10 +50,11 @@ class WebState:
     serializer: URLSafeTimedSerializer
     unexpected: list[BaseException] = field(default_factory=list)
     """Exceptions that became a 500 page (the test fixture re-raises them)."""
-    seen: SeenIds = field(default_factory=SeenIds)
-    """Request IDs already used, in this worker process."""
-    used_logins: SeenIds = field(default_factory=SeenIds)
-    """Login nonces already used (a window of their own), in this worker process."""
+    seen: ReplayMemory = field(default_factory=SeenIds)
+    """Request IDs already used: in this process, or shared by every worker process of the
+    server (``replay_memory``)."""
+    used_logins: ReplayMemory = field(default_factory=SeenIds)
+    """Login nonces already used (a window of their own), kept where ``seen`` is."""
 
     def provider(self) -> IdentityProvider:
         """Return the provider with every run-time directory change."""
@@ -103,7 +68,8 @@ class WebState:
         """Remember a request's ID; raise ReplayedRequestError when it was already seen.
 
         IDs are kept for as long as the request could still be accepted (its maximum age plus
-        the allowed clock skew), in this worker process only.
+        the allowed clock skew), where every worker process of the server sees them; raise
+        ReplayCheckUnavailableError when that memory fails.
         """
         now = self.now()
         window = dt.timedelta(seconds=self.web.request_max_age + 2 * self.web.clock_skew)

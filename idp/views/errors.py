@@ -92,6 +92,14 @@ class NoLogoutEndpointError(WebError):
     status = 400
 
 
+class ReplayCheckUnavailableError(WebError):
+    """The replay memory shared by the worker processes failed: the request is refused, not
+    accepted unchecked (fail closed)."""
+
+    code = "replay_check_unavailable"
+    status = 503
+
+
 def status_of(error: IdpError) -> int:
     """Return the HTTP status an IdP error answers with."""
     if isinstance(error, WebError):
