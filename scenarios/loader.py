@@ -40,6 +40,7 @@ from scenarios.model import (
     role_arn_problem,
 )
 from sp_fixtures.aws.account import AccountError, AwsWorld
+from sp_fixtures.aws.actions import UnknownActionError, expand
 
 Loc = tuple[Hashable, ...]
 
@@ -378,6 +379,7 @@ def _check_expectations(loaded: LoadedScenario, checker: _Checker) -> None:
         elif key not in known_users:
             raise checker.error(loc, f"unknown user {key!r}" + _suggest(key, users))
         _check_roles(checker, loc, expectation, declared_roles)
+        _check_actions(checker, loc, expectation)
 
 
 def _check_overlaps(loaded: LoadedScenario) -> None:
@@ -424,6 +426,16 @@ def _check_roles(checker: _Checker, at: Loc, expectation: Expectation, declared:
                 (*at, *location),
                 f"role {arn} is not declared under aws.accounts" + _suggest(arn, declared),
             )
+
+
+def _check_actions(checker: _Checker, at: Loc, expectation: Expectation) -> None:
+    """Refuse a can/cannot action that names no documented AWS action (a typo would pass)."""
+    for field_name in ("can", "cannot"):
+        for i, check in enumerate(getattr(expectation, field_name)):
+            try:
+                expand(check.action)
+            except UnknownActionError as exc:
+                raise checker.error((*at, field_name, i, "action"), exc.message) from None
 
 
 def _suggest(word: str, known: set[str] | list[str]) -> str:

@@ -20,7 +20,8 @@ from scenarios.exchange import ExchangeOutcome, Exchanger, utcnow
 from scenarios.loader import LoadedScenario, check_runnable
 from scenarios.model import Expectation, PermissionCheck, SessionCheck
 from sp_fixtures.aws.account import RoleSpec
-from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
+from sp_fixtures.aws.actions import expand
+from sp_fixtures.aws.policy import Decision, Policy, Request, evaluate, parse_policy
 
 
 class Status(StrEnum):
@@ -423,6 +424,10 @@ def _duration(answer: Mapping[str, Any], started: dt.datetime) -> int | None:
     return int((expiration - started.replace(microsecond=0)).total_seconds())
 
 
+_ACTIONS_SHOWN = 3
+"""Actions named in a failed pattern check's message."""
+
+
 def _check_permission(
     loaded: LoadedScenario,
     permission: PermissionCheck,
@@ -444,6 +449,7 @@ def _check_permission(
             )
         ]
     checks: list[Check] = []
+    actions = expand(permission.action)  # checked when the scenario was loaded
     for outcome in sessions:
         policies = role_permission_policies(loaded, outcome.role_arn)
         context: dict[str, Any] = dict(permission.context)
@@ -451,18 +457,32 @@ def _check_permission(
         for key, value in principal_tags(loaded, outcome.role_arn, session_tags).items():
             if f"aws:principaltag/{key.lower()}" not in given:
                 context[f"aws:PrincipalTag/{key}"] = value
-        decision = evaluate(
-            policies,
-            Request(action=permission.action, resource=permission.resource, context=context),
-        )
-        ok = decision.allowed == allowed
-        checks.append(
-            Check(
-                "permission",
-                Status.PASS if ok else Status.FAIL,
-                f"{outcome.role_arn} {verb} {permission.action} on "
-                f"{permission.resource}: {decision.describe()}",
+        # `can` holds when every action named is allowed, `cannot` when none is; a few actions
+        # against the expectation are evidence enough (`*` names over 20,000).
+        wrong: list[Decision] = []
+        last: Decision | None = None
+        for action in actions:
+            request = Request(action=action, resource=permission.resource, context=context)
+            last = evaluate(policies, request)
+            if last.allowed != allowed:
+                wrong.append(last)
+                if len(wrong) > _ACTIONS_SHOWN:
+                    break
+        assert last is not None  # noqa: S101 - expand() never returns no action
+        subject = f"{outcome.role_arn} {verb} {permission.action} on {permission.resource}"
+        if len(actions) == 1:
+            evidence = last.describe()
+        elif not wrong:
+            evidence = f"{len(actions)} actions match, {'all' if allowed else 'none'} allowed"
+        else:
+            names = ", ".join(d.request.action for d in wrong[:_ACTIONS_SHOWN])
+            more = " and more" if len(wrong) > _ACTIONS_SHOWN else ""
+            against = "denied" if allowed else "allowed"
+            evidence = (
+                f"{len(actions)} actions match; {against}: {names}{more} ({wrong[0].describe()})"
             )
+        checks.append(
+            Check("permission", Status.FAIL if wrong else Status.PASS, f"{subject}: {evidence}")
         )
     return checks
 

@@ -619,8 +619,20 @@ def _element_failure(
     element: str, listed: tuple[str, ...] | None, excluded: tuple[str, ...] | None
 ) -> str:
     if listed is not None:
-        return f"{element} {list(listed)} did not match"
-    return f"Not{element} {list(excluded or ())} excludes it"
+        return f"{element} {_few(listed)} did not match"
+    return f"Not{element} {_few(excluded or ())} excludes it"
+
+
+_LISTED = 5
+"""Entries of an Action or Resource list quoted in an explanation (managed policies list
+thousands)."""
+
+
+def _few(entries: tuple[str, ...]) -> str:
+    if len(entries) <= _LISTED:
+        return str(list(entries))
+    shown = ", ".join(repr(entry) for entry in entries[:_LISTED])
+    return f"[{shown}, … {len(entries) - _LISTED:,} more]"
 
 
 def _condition_failure(condition: ConditionResult) -> str:

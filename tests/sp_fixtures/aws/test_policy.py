@@ -257,3 +257,12 @@ def test_number_beyond_the_digit_limit_is_malformed() -> None:
 
     with pytest.raises(MalformedPolicyDocument, match="not valid JSON"):
         parse_policy(document)
+
+
+def test_an_explanation_quotes_a_long_action_list_in_part() -> None:
+    actions = [f"ec2:Describe{i}" for i in range(100)]
+    policy = parse_policy({"Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+    text = evaluate([policy], Request(action="s3:GetObject", resource="*")).describe()
+    assert "Action ['ec2:Describe0', 'ec2:Describe1'" in text
+    assert "… 95 more] did not match" in text
+    assert "ec2:Describe99" not in text
