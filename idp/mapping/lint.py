@@ -8,6 +8,7 @@ responses past the size limit). Pure functions: nothing is read from disk or the
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -87,6 +88,8 @@ WHY: dict[str, str] = {
     "(AWS-Dev-AWS-Admin) gives a garbage ARN",
     "keycloak-full-scope": "Full Scope Allowed is on: realm roles such as offline_access go "
     "into the Role attribute and make the response invalid",
+    "mapping-group-without-members": "no user of the directory is in this group, directly or "
+    "through nested groups: a misspelled group name grants nobody the role",
 }
 """Every warning code and why it matters; a warning's message is its detail and this text."""
 
@@ -196,6 +199,8 @@ def lint(
             warnings.append(_warn("multiple-role-attributes", "keycloak.role_list.single"))
     elif isinstance(config, AdfsMappingConfig):
         warnings += _adfs(config, engine)
+    elif isinstance(config, ExplicitMappingConfig):
+        warnings += _explicit(config, directory)
     if engine is not None:
         said = {w.code for w in warnings} & _EXPLAINED_BY_CONFIG
         warnings += [w for w in _outputs(engine, directory, world) if w.code not in said]
@@ -363,6 +368,19 @@ def _regex_replaces(expr: adfs_ast.Expr) -> Iterator[adfs_ast.RegexReplace]:
     elif isinstance(expr, adfs_ast.Concat):
         for part in expr.parts:
             yield from _regex_replaces(part)
+
+
+def _explicit(config: ExplicitMappingConfig, directory: Directory) -> list[LintWarning]:
+    """Warn about mapped groups nobody is in (a typo there only shows as a missing role)."""
+    populated = {group for user in directory.users() for group in directory.groups_of(user)}
+    warnings = []
+    for group in config.groups:
+        if group in populated:
+            continue
+        close = difflib.get_close_matches(group, sorted(populated), n=1, cutoff=0.75)
+        hint = f"{group!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        warnings.append(_warn("mapping-group-without-members", f"explicit.groups.{group}", hint))
+    return warnings
 
 
 def _okta(

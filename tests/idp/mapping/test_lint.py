@@ -413,3 +413,24 @@ def test_every_engine_is_registered() -> None:
         "jumpcloud",
     }
     assert DEFAULT_GROUP_FILTER.startswith("^aws")
+
+
+def test_a_mapped_group_nobody_is_in_is_reported_with_the_likely_group() -> None:
+    # A misspelled key ("aws-admin" for "aws-admins") only showed up as a missing role.
+    config = ExplicitMappingConfig.model_validate(
+        {
+            "provider_name": "Okta",
+            "groups": {
+                "aws-admin": [f"arn:aws:iam::{ACCOUNT}:role/Admin"],
+                "aws-readers": [f"arn:aws:iam::{ACCOUNT}:role/Admin"],
+            },
+        }
+    )
+    nested = Directory(
+        [User("alice", email="alice@corp.example", direct_groups=("platform",))],
+        [Group("platform", member_of=("aws-admins", "aws-readers"))],
+    )
+    (warning,) = lint(config, "explicit", nested, WORLD)
+    assert warning.code == "mapping-group-without-members"
+    assert warning.where == "explicit.groups.aws-admin"
+    assert warning.message.startswith("'aws-admin' (did you mean 'aws-admins'?): no user")
