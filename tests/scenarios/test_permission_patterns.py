@@ -79,4 +79,6 @@ def test_can_with_a_pattern_needs_every_matching_action(tmp_path: Path) -> None:
 def test_a_failed_pattern_check_does_not_quote_a_whole_managed_policy(tmp_path: Path) -> None:
     result = run(scenario(tmp_path, (BOB_CAN, '    can: [{action: "s3:*"}]')))
     (failure,) = failures(result)
-    assert len(failure) < 600, failure  # ReadOnlyAccess lists thousands of actions
+    # ReadOnlyAccess lists over 3,000 actions: each statement's list is quoted in part.
+    assert len(failure) < 1500, failure
+    assert "more] did not match" in failure or failure.endswith("…")
