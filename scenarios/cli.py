@@ -28,6 +28,9 @@ from scenarios.cli_scenarios import register as register_scenario_commands
 from scenarios.cli_sts import sts
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import yaml
     from rich.console import Console
 
     from scenarios.exchange import AwsMode
@@ -86,24 +89,105 @@ def idp_assertion(
     click.echo(issued.xml.decode("utf-8") if as_xml else issued.saml_response)
 
 
+SCENARIO_ONLY_KEYS = frozenset({"expect", "aws", "sts"})
+"""Top-level keys that only a scenario file has: an IdP file has ``idp`` and ``directory``, a
+directory file ``users`` and ``groups``; other YAML (docker-compose, CI workflows) has none."""
+
+
 def _scenario_files(paths: tuple[Path, ...]) -> list[Path]:
+    """Return the files to run: each named file, and the scenarios found in each named folder.
+
+    A YAML file in a folder that is not a scenario (a directory file a scenario names, a
+    docker-compose.yml …) is skipped and listed in one line on stderr.
+    """
     files: list[Path] = []
+    skipped: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*.y*ml")
-                    if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
-                )
+            found = sorted(
+                p
+                for p in path.rglob("*.y*ml")
+                if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
             )
+            scenarios: list[Path] = []
+            others: list[Path] = []
+            for file in found:
+                (scenarios if looks_like_scenario(file) else others).append(file)
+            if not scenarios:
+                fail(
+                    f"no scenario files found in {path}"
+                    + (f" ({_skipped_summary(others)})" if others else "")
+                )
+            files.extend(scenarios)
+            skipped.extend(others)
         elif path.exists():
-            files.append(path)
+            files.append(path)  # named on the command line: always a scenario
         else:
             fail(f"{path}: no such file or folder")
-    if not files:
-        fail("no scenario files found in " + ", ".join(map(str, paths)))
+    if skipped:
+        click.echo(_skipped_summary(skipped), err=True)
     return files
+
+
+def _skipped_summary(skipped: list[Path]) -> str:
+    what = (
+        "YAML file that is not a scenario"
+        if len(skipped) == 1
+        else "YAML files that are not scenarios"
+    )
+    return f"skipped {len(skipped)} {what}: " + ", ".join(map(str, skipped))
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Tell whether a YAML file found in a folder is meant as a scenario: its top level is a
+    mapping with a key of SCENARIO_ONLY_KEYS, or with both ``name`` and ``idp``.
+
+    Only parser events are read, and only up to the first such key (``name`` and ``idp`` open a
+    scenario), so a run does not parse its scenarios twice. A file that cannot be read or parsed
+    counts as a scenario: loading it then reports the mistake at its line.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
+    seen: set[str] = set()
+    try:
+        with path.open(encoding="utf-8-sig") as stream:
+            for key in _top_level_keys(yaml.parse(stream, Loader=loader)):
+                seen.add(key)
+                # "<<" merges keys from elsewhere in the file: only loading it can tell.
+                if key in SCENARIO_ONLY_KEYS or key == "<<" or {"name", "idp"} <= seen:
+                    return True
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return True
+    return False
+
+
+def _top_level_keys(events: Iterator[yaml.Event]) -> Iterator[str]:
+    """Yield the plain keys of the first document's top-level mapping; nothing when its top
+    level is not a mapping."""
+    import yaml
+
+    for event in events:
+        if isinstance(event, yaml.MappingStartEvent):
+            break
+        if not isinstance(event, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
+            return
+    depth, at_key = 0, True
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            if depth == 0:
+                return  # the end of the top-level mapping
+            depth -= 1
+            if depth:
+                continue
+        elif depth:
+            continue
+        elif at_key and isinstance(event, yaml.ScalarEvent):
+            yield event.value
+        at_key = not at_key  # a key or value at the top level is complete
 
 
 @main.command("run")

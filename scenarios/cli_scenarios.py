@@ -128,7 +128,11 @@ def _check(matrix: RoleMatrix, golden: Path, *, quiet_summary: bool) -> None:
 @click.command("explain")
 @scenario_argument
 @click.option("--user", "user_name", required=True, help="User name in the directory.")
-@click.option("--role", "role_arn", help="Explain only this role (offered or not).")
+@click.option(
+    "--role",
+    "role_arn",
+    help="Explain only this role ARN (offered or not, declared or not).",
+)
 @click.option(
     "--aws",
     "mode",
@@ -144,10 +148,19 @@ def explain(scenario_path: Path, user_name: str, role_arn: str | None, mode: str
     from rich.console import Console
 
     from idp.directory import UnknownUserError
-    from scenarios.explain import explain_user, print_explanation
+    from scenarios.explain import close_roles, explain_user, print_explanation
     from scenarios.loader import load_scenario
+    from scenarios.model import role_arn_problem
 
     loaded = load_scenario(scenario_path)
+    problem = None if role_arn is None else role_arn_problem(role_arn)
+    if role_arn is not None and problem is not None:
+        detail = "" if problem.startswith("expected ") else f": {problem}"
+        fail(
+            f"--role {role_arn!r} is not an IAM role ARN{detail}; expected "
+            f"arn:aws:iam::ACCOUNT:role/NAME"
+            + close_roles(role_arn, loaded.scenario.aws.role_arns())
+        )
     try:
         explanation = explain_user(loaded, user_name, role=role_arn)
     except UnknownUserError as exc:

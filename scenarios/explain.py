@@ -7,6 +7,7 @@ in-process strict STS, so ``explain`` always runs against moto in-process.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -18,7 +19,7 @@ from idp.directory import Directory
 from idp.mapping.base import MappingResult
 from idp.saml.constants import PRINCIPAL_TAG_PREFIX, AwsAttribute
 from scenarios.exchange import MotoExchanger, open_exchanger, utcnow
-from scenarios.loader import LoadedScenario
+from scenarios.loader import LoadedScenario, _suggest
 from scenarios.runner import Status, UserResult, offered_pairs, run_uncovered, run_user
 from sp_fixtures.aws.policy import Decision, StatementResult
 from sp_fixtures.aws.sts import AssumeRoleWithSamlRequest, Verdict
@@ -54,6 +55,10 @@ class RoleVerdict:
     offered: bool
     """Whether the IdP's assertion offers this pair (False for a ``--role`` it does not)."""
     verdict: Verdict
+    declared: bool = True
+    """Whether the scenario declares this role under ``aws.accounts``."""
+    did_you_mean: str = ""
+    """For a role it does not declare: `` (did you mean …?)`` with the closest it does."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ def explain_user(loaded: LoadedScenario, user: str, *, role: str | None = None) 
     if role is not None and not targets:
         targets.append((role, _provider_for(loaded, role, offered), False))
     found = loaded.expectation_for(user)
+    declared = loaded.scenario.aws.role_arns()
     with open_exchanger(loaded, "moto") as exchanger:
         assert isinstance(exchanger, MotoExchanger)  # noqa: S101 - mode "moto"
         assertion = loaded.provider.issue(user, now=utcnow()).saml_response
@@ -119,6 +125,8 @@ def explain_user(loaded: LoadedScenario, user: str, *, role: str | None = None) 
                         RoleArn=arn, PrincipalArn=provider, SAMLAssertion=assertion
                     )
                 ),
+                declared=arn in declared,
+                did_you_mean="" if arn in declared else close_roles(arn, declared),
             )
             for arn, provider, is_offered in targets
         )
@@ -138,6 +146,28 @@ def explain_user(loaded: LoadedScenario, user: str, *, role: str | None = None) 
         expect_key=found[0] if found is not None else None,
         result=result,
     )
+
+
+def close_roles(role: str, declared: list[str]) -> str:
+    """Return `` (did you mean …?)`` with the declared role ARNs closest to ``role``, or "".
+
+    An ARN is compared whole, as ``fedharness run`` compares a role in ``expect``. A bare name
+    (``Dev``, ``role/Dev``) never comes close to a whole ARN, so it is compared with the declared
+    roles' names (a close spelling, else a name containing it: ``Dev`` in ``ADFS-Dev``), and
+    their ARNs are suggested.
+    """
+    if role.startswith("arn:"):
+        return _suggest(role, declared)
+    by_name: dict[str, list[str]] = {}
+    for arn in declared:
+        by_name.setdefault(arn.rsplit("/", 1)[-1], []).append(arn)
+    given = role.rsplit("/", 1)[-1]
+    names = (
+        difflib.get_close_matches(given, list(by_name), n=2, cutoff=0.6)
+        or [name for name in by_name if given and given.lower() in name.lower()][:2]
+    )
+    arns = [arn for name in names for arn in by_name[name]]
+    return f" (did you mean {' or '.join(repr(arn) for arn in arns)}?)" if arns else ""
 
 
 def _provider_for(
@@ -212,6 +242,15 @@ def _print_role(console: Console, role: RoleVerdict) -> None:
         1,
         Text.assemble((role.role_arn, "bold"), " via ", role.provider_arn, "  ", outcome),
     )
+    if not role.declared:
+        _line(
+            console,
+            2,
+            Text(
+                "the scenario declares no such role under aws.accounts" + role.did_you_mean,
+                style="bold yellow",
+            ),
+        )
     if not role.offered:
         _line(console, 2, Text("not offered by the IdP's assertion", style="yellow"))
     _line(

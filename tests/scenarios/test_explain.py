@@ -14,6 +14,9 @@ from tests.conftest import DATA, EXAMPLES
 from tests.scenarios.scenario_cli import invoke
 
 SINGLE = EXAMPLES / "single-account.yaml"
+ADFS_BLOG = EXAMPLES / "adfs-aws-blog.yaml"
+ADFS_ACCOUNT = "arn:aws:iam::123456789012"
+ROLE_FORM = "expected arn:aws:iam::ACCOUNT:role/NAME"
 REFUSED = DATA / "scenarios" / "refused-roles.yaml"
 ACCOUNT = "arn:aws:iam::111111111111"
 
@@ -116,6 +119,57 @@ def test_role_not_offered_is_judged_and_said() -> None:
     assert "not offered by the IdP's assertion" in out
     assert "refused by rule saml.role_pair: AccessDenied" in out
     assert "trust policy: not evaluated (refused by an earlier rule)" in out
+    assert "declares no such role" not in out  # Partner is declared
+
+
+@pytest.mark.parametrize(
+    ("scenario", "role", "message"),
+    [
+        (
+            ADFS_BLOG,
+            "Dev",
+            f"--role 'Dev' is not an IAM role ARN; {ROLE_FORM} "
+            f"(did you mean '{ADFS_ACCOUNT}:role/ADFS-Dev'?)",
+        ),
+        (
+            SINGLE,
+            "role/ReadOnly",
+            f"--role 'role/ReadOnly' is not an IAM role ARN; {ROLE_FORM} "
+            f"(did you mean '{ACCOUNT}:role/ReadOnly'?)",
+        ),
+        (SINGLE, "Dev", f"--role 'Dev' is not an IAM role ARN; {ROLE_FORM}"),
+        (
+            SINGLE,
+            "arn:aws:iam::11111111111:role/Admin",
+            "--role 'arn:aws:iam::11111111111:role/Admin' is not an IAM role ARN: the account id "
+            f"is '11111111111', not 12 digits; {ROLE_FORM} (did you mean '{ACCOUNT}:role/Admin' "
+            f"or '{ACCOUNT}:role/ReadOnly'?)",
+        ),
+    ],
+    ids=["bare-name", "role-slash-name", "no-close-role", "short-account"],
+)
+def test_a_role_that_is_not_an_arn_is_a_usage_error(
+    scenario: Path, role: str, message: str
+) -> None:
+    user = "jon" if scenario == ADFS_BLOG else "alice"
+    code, out, err = explain(scenario, "--user", user, "--role", role)
+    assert code == 2
+    assert out == ""
+    assert err == f"error: {message}\n"
+
+
+def test_an_undeclared_role_arn_is_explained_and_said() -> None:
+    code, out, _ = explain(ADFS_BLOG, "--user", "jon", "--role", f"{ADFS_ACCOUNT}:role/ADFS-Devv")
+    assert code == 0  # jon's expectation still holds
+    lines = [line.strip() for line in out.splitlines()]
+    at = lines.index(
+        f"{ADFS_ACCOUNT}:role/ADFS-Devv via {ADFS_ACCOUNT}:saml-provider/ADFS  refused"
+    )
+    assert lines[at + 1].startswith(
+        "the scenario declares no such role under aws.accounts "
+        f"(did you mean '{ADFS_ACCOUNT}:role/ADFS-Dev'"
+    )
+    assert lines[at + 2] == "not offered by the IdP's assertion"
 
 
 def test_user_in_no_group_without_expectation() -> None:
