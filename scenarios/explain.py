@@ -19,7 +19,7 @@ from idp.directory import Directory
 from idp.mapping.base import MappingResult
 from idp.saml.constants import PRINCIPAL_TAG_PREFIX, AwsAttribute
 from scenarios.exchange import MotoExchanger, open_exchanger, utcnow
-from scenarios.loader import LoadedScenario, _suggest
+from scenarios.loader import LoadedScenario, suggest_role
 from scenarios.runner import Status, UserResult, offered_pairs, run_uncovered, run_user
 from sp_fixtures.aws.policy import Decision, StatementResult
 from sp_fixtures.aws.sts import AssumeRoleWithSamlRequest, Verdict
@@ -157,7 +157,7 @@ def close_roles(role: str, declared: list[str]) -> str:
     their ARNs are suggested.
     """
     if role.startswith("arn:"):
-        return _suggest(role, declared)
+        return suggest_role(role, declared)
     by_name: dict[str, list[str]] = {}
     for arn in declared:
         by_name.setdefault(arn.rsplit("/", 1)[-1], []).append(arn)

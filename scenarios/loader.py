@@ -424,7 +424,7 @@ def _check_roles(checker: _Checker, at: Loc, expectation: Expectation, declared:
         if arn not in declared:
             raise checker.error(
                 (*at, *location),
-                f"role {arn} is not declared under aws.accounts" + _suggest(arn, declared),
+                f"role {arn} is not declared under aws.accounts" + suggest_role(arn, declared),
             )
 
 
@@ -436,6 +436,26 @@ def _check_actions(checker: _Checker, at: Loc, expectation: Expectation) -> None
                 expand(check.action)
             except UnknownActionError as exc:
                 raise checker.error((*at, field_name, i, "action"), exc.message) from None
+
+
+def suggest_role(arn: str, declared: Iterable[str]) -> str:
+    """Return `` (did you mean …?)`` with the declared role ARNs closest to ``arn``, or "".
+
+    ARNs share a long prefix, so whole ARNs all look alike: the role names are compared, and
+    for the same name in another account (a mistyped account id) that ARN is suggested.
+    """
+    by_name: dict[str, list[str]] = {}
+    for candidate in sorted(declared):
+        by_name.setdefault(candidate.rsplit("/", 1)[-1], []).append(candidate)
+    name = arn.rsplit("/", 1)[-1]
+    close = difflib.get_close_matches(name, list(by_name), n=2, cutoff=0.6)
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    # Same account first, then the rest; at most two.
+    found = sorted(
+        (candidate for n in close for candidate in by_name[n]),
+        key=lambda candidate: candidate.split(":")[4] != account,
+    )[:2]
+    return f" (did you mean {' or '.join(repr(c) for c in found)}?)" if found else ""
 
 
 def _suggest(word: str, known: set[str] | list[str]) -> str:

@@ -142,8 +142,7 @@ def test_role_not_offered_is_judged_and_said() -> None:
             SINGLE,
             "arn:aws:iam::11111111111:role/Admin",
             "--role 'arn:aws:iam::11111111111:role/Admin' is not an IAM role ARN: the account id "
-            f"is '11111111111', not 12 digits; {ROLE_FORM} (did you mean '{ACCOUNT}:role/Admin' "
-            f"or '{ACCOUNT}:role/ReadOnly'?)",
+            f"is '11111111111', not 12 digits; {ROLE_FORM} (did you mean '{ACCOUNT}:role/Admin'?)",
         ),
     ],
     ids=["bare-name", "role-slash-name", "no-close-role", "short-account"],
@@ -219,3 +218,21 @@ def test_uncovered_user_who_assumes_a_role_fails_as_in_run() -> None:
     assert "no expectation covers carol" in out
     assert "who assumes arn:aws:iam::111111111111:role/Admin" in out
     assert out.rstrip().endswith("expectation fails")
+
+
+def test_role_suggestions_compare_role_names_not_the_shared_arn_prefix() -> None:
+    from scenarios.loader import suggest_role
+
+    declared = {
+        "arn:aws:iam::111111111111:role/Admin",
+        "arn:aws:iam::111111111111:role/ReadOnly",
+        "arn:aws:iam::222222222222:role/Dev",
+    }
+    assert suggest_role("arn:aws:iam::111111111111:role/Devv", declared) == (
+        " (did you mean 'arn:aws:iam::222222222222:role/Dev'?)"
+    )
+    # the account mistyped: the same name elsewhere
+    assert suggest_role("arn:aws:iam::111111111112:role/Admin", declared) == (
+        " (did you mean 'arn:aws:iam::111111111111:role/Admin'?)"
+    )
+    assert suggest_role("arn:aws:iam::111111111111:role/Zzzzz", declared) == ""
