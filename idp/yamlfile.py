@@ -237,6 +237,9 @@ def format_validation_error(
 
     The first error is reported; errors at the same place (the branches of a union) are merged,
     and the others are counted.  ``model``, when given, lets unknown fields get suggestions.
+    A misspelt key (``actions:``) is both an unknown field and a missing one (``action``), and
+    pydantic lists the missing one first: the unknown field is reported instead (it names the
+    mistake and suggests the fix), and the missing field it stands for is not counted again.
     """
     details = error.errors(include_url=False)
     if not details:
@@ -245,7 +248,10 @@ def format_validation_error(
     grouped: dict[tuple[Hashable, ...], list[ErrorDetails]] = {}
     for detail in details:
         grouped.setdefault(_data_loc(subtree, detail), []).append(detail)
-    first_loc, first_group = next(iter(grouped.items()))
+    first_loc, first_group = _most_useful(grouped)
+    explained = _missing_explained_by(first_loc, grouped)
+    for loc in explained:
+        del grouped[loc]
     first = first_group[0]
     full_loc = (*at, *first_loc)
     line = loaded.line_of(full_loc)
@@ -262,6 +268,43 @@ def format_validation_error(
     if others:
         message += f" (and {others} more error{'s' if others > 1 else ''})"
     return SchemaError(loaded.path, line, f"{where}: {message}" if where else message)
+
+
+def _kind(group: list[ErrorDetails]) -> str:
+    return group[0]["type"]
+
+
+def _most_useful(
+    grouped: dict[tuple[Hashable, ...], list[ErrorDetails]],
+) -> tuple[tuple[Hashable, ...], list[ErrorDetails]]:
+    """Return the first error, or, when it is a missing field, a misspelling of it beside it."""
+    first_loc, first_group = next(iter(grouped.items()))
+    if _kind(first_group) != "missing":
+        return first_loc, first_group
+    for loc, group in grouped.items():
+        if (
+            loc[:-1] == first_loc[:-1]
+            and _kind(group) == "extra_forbidden"
+            and difflib.get_close_matches(str(loc[-1]), [str(first_loc[-1])])
+        ):
+            return loc, group
+    return first_loc, first_group
+
+
+def _missing_explained_by(
+    unknown_loc: tuple[Hashable, ...], grouped: dict[tuple[Hashable, ...], list[ErrorDetails]]
+) -> list[tuple[Hashable, ...]]:
+    """Return the missing fields beside the unknown field ``unknown_loc`` whose names it is
+    close to (``action`` beside ``actions``): one misspelling, not two errors."""
+    if not unknown_loc or _kind(grouped[unknown_loc]) != "extra_forbidden":
+        return []
+    missing = {
+        str(loc[-1]): loc
+        for loc, group in grouped.items()
+        if loc[:-1] == unknown_loc[:-1] and _kind(group) == "missing"
+    }
+    close = difflib.get_close_matches(str(unknown_loc[-1]), list(missing), n=1)
+    return [missing[name] for name in close]
 
 
 def format_location(data: Any, loc: LocPath) -> str:
@@ -537,7 +580,30 @@ def _syntax_error(exc: yaml.MarkedYAMLError, path: Path) -> YamlSyntaxError:
         context_line = exc.context_mark.line + 1
         where = f" on line {context_line}" if context_line != line else ""
         problem = f"{problem} ({exc.context}{where})"
-    return YamlSyntaxError(path, line, f"invalid YAML: {problem}")
+    hint = _syntax_hint(exc.problem or "")
+    return YamlSyntaxError(path, line, f"invalid YAML: {problem}" + (f"; {hint}" if hint else ""))
+
+
+_INDENTATION_HINT = "check the indentation of this line and the one above"
+_SYNTAX_HINTS = (
+    (
+        "expected <block end>",
+        f"{_INDENTATION_HINT} (the keys of one mapping, and the items of one list, start in "
+        "the same column)",
+    ),
+    ("expected '<document start>'", f"{_INDENTATION_HINT} (top-level keys start in column 1)"),
+    ("mapping values are not allowed here", f"{_INDENTATION_HINT}, or quote a value with ': '"),
+    (
+        "could not find expected ':'",
+        f"{_INDENTATION_HINT} (a key needs ':' after it, a list item '- ' before it)",
+    ),
+    ("found character '\\t' that cannot start any token", "indent with spaces, not tabs"),
+)
+"""PyYAML's problems that an indentation mistake causes, and what to tell the admin."""
+
+
+def _syntax_hint(problem: str) -> str | None:
+    return next((hint for start, hint in _SYNTAX_HINTS if problem.startswith(start)), None)
 
 
 def _reader_problem(exc: yaml.reader.ReaderError) -> str:

@@ -84,8 +84,18 @@ def idp_assertion(
 ) -> None:
     """Print a signed SAMLResponse (base64) for a user, ready for `aws sts
     assume-role-with-saml --saml-assertion`."""
+    from idp.directory import DirectoryError, UnknownUserError
+    from idp.errors import IdpError
+    from idp.yamlfile import load_yaml
+
     provider = load_provider(config_path)
-    issued = provider.issue(user_name, sp=sp, role_arn=role_arn, recipient=recipient)
+    try:
+        issued = provider.issue(user_name, sp=sp, role_arn=role_arn, recipient=recipient)
+    except UnknownUserError as exc:  # at the line of the directory's users (or its file)
+        line = load_yaml(config_path).line_of(("directory", "users"))
+        fail(f"{config_path}:{line}: {exc}" if line is not None else f"{config_path}: {exc}")
+    except (DirectoryError, IdpError) as exc:  # --sp, --role: name the file they are not in
+        fail(f"{config_path}: {exc}")
     click.echo(issued.xml.decode("utf-8") if as_xml else issued.saml_response)
 
 

@@ -42,6 +42,7 @@ def _strict_sts(config: Path | None) -> Iterator[object | None]:
 def inspect_command(source: Path, config_path: Path | None, as_json: bool) -> None:
     """Decode a base64 SAMLResponse (FILE or stdin), pretty-print and annotate it: the Role
     pairs AWS would take, what expires when, and — with --config — why AWS would refuse it."""
+    from scenarios.report import writes_to_terminal
     from sp_fixtures.aws.inspect import InspectError, inspect_response
     from sp_fixtures.aws.sts import StrictSts
 
@@ -77,7 +78,10 @@ def inspect_command(source: Path, config_path: Path | None, as_json: bool) -> No
         )
         return
     console = Console()
-    console.print(Syntax(inspection.xml, "xml", word_wrap=True))
+    if writes_to_terminal(console):
+        console.print(Syntax(inspection.xml, "xml", word_wrap=True))
+    else:  # a log or a pipe: each line whole, to copy out (a wrapped signature does not verify)
+        console.print(inspection.xml, highlight=False, soft_wrap=True, markup=False)
     for line in inspection.annotations():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 

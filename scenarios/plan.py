@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -103,26 +105,82 @@ def short_role(arn: str) -> str:
     return f"{parts[4]}:{parts[5]}" if len(parts) == 6 else arn
 
 
-def matrix_table(matrix: RoleMatrix) -> Table:
-    """Return a rich table: users as rows, roles as columns, ✓ where the role is offered."""
-    roles = matrix.roles()
-    providers = matrix.providers()
-    caption = "via " + ", ".join(providers) if providers else "no user is offered a role"
-    table = Table(
-        title=f"{matrix.scenario}: roles offered by the IdP (mapping only)",
-        caption=caption,
-        caption_justify="left",
-    )
-    table.add_column("user", no_wrap=True)
-    for role in roles:
-        table.add_column(short_role(role), justify="center")
-    for user, offered in matrix.users.items():
-        marks = [
-            Text("✓", style="green") if role in offered else Text("·", style="dim")
-            for role in roles
-        ]
-        table.add_row(Text(user), *marks)
-    return table
+def matrix_table(matrix: RoleMatrix) -> MatrixTable:
+    """Return the matrix for rich: users as rows, roles as columns, ✓ where the role is offered."""
+    return MatrixTable(matrix)
+
+
+@dataclass(frozen=True)
+class MatrixTable:
+    """The matrix as rich prints it, headed by the roles' short names when they all fit the width.
+
+    When they do not (13 roles at 80 columns, a CI log's width), the columns are numbered and a
+    legend names each number's role, and the columns are split over as many tables as it takes:
+    a header cut to ``4…`` would not tell the roles apart. Outside a terminal, no line ends in
+    padding.
+    """
+
+    matrix: RoleMatrix
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Yield the title, the table(s), the legend of numbered columns and the providers."""
+        from scenarios.report import writes_to_terminal
+
+        roles = self.matrix.roles()
+        title = f"{self.matrix.scenario}: roles offered by the IdP (mapping only)"
+        terminal = writes_to_terminal(console)
+        labels = [short_role(role) for role in roles]
+        numbered = bool(roles) and self._width(labels) > options.max_width
+        if numbered:
+            labels = [str(number) for number in range(1, len(roles) + 1)]
+        if not terminal:  # a table's title is centred with spaces to its width
+            yield Text(title, style="table.title")
+            title = ""
+        for chunk in self._chunks(labels, options.max_width):
+            yield self._table([labels[i] for i in chunk], [roles[i] for i in chunk], title)
+            title = ""  # on the first table only
+        if numbered:
+            width = len(labels[-1])
+            for label, role in zip(labels, roles, strict=True):
+                yield Text.assemble(("  " + label.rjust(width), "bold"), "  ", short_role(role))
+        providers = self.matrix.providers()
+        caption = "via " + ",\n    ".join(providers) if providers else "no user is offered a role"
+        yield Text(caption, style="table.caption")  # one provider ARN a line: none is broken
+
+    def _table(self, labels: list[str], roles: list[str], title: str) -> Table:
+        table = Table(title=title or None)
+        table.add_column("user", no_wrap=True)
+        for label in labels:
+            table.add_column(label, justify="center", no_wrap=True)
+        for user, offered in self.matrix.users.items():
+            marks = [
+                Text("✓", style="green") if role in offered else Text("·", style="dim")
+                for role in roles
+            ]
+            table.add_row(Text(user), *marks)
+        return table
+
+    def _first_column(self) -> int:
+        """Return the width of the table's left edge and user column (with padding and rule)."""
+        users = max((cell_len(user) for user in self.matrix.users), default=0)
+        return 1 + max(cell_len("user"), users) + 3
+
+    def _width(self, labels: list[str]) -> int:
+        """Return the width of one table with these column headers (box, one space of padding)."""
+        return self._first_column() + sum(max(cell_len(label), 1) + 3 for label in labels)
+
+    def _chunks(self, labels: list[str], max_width: int) -> list[list[int]]:
+        """Split the columns (by index) into runs whose tables fit ``max_width``."""
+        chunks: list[list[int]] = [[]]
+        width = self._first_column()
+        for index, label in enumerate(labels):
+            column = max(cell_len(label), 1) + 3
+            if chunks[-1] and width + column > max_width:
+                chunks.append([])
+                width = self._first_column()
+            chunks[-1].append(index)
+            width += column
+        return chunks
 
 
 # --- golden files -------------------------------------------------------------------------------

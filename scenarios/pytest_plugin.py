@@ -64,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "fedharness_scenario",
         type="string",
         default="",
-        help="Scenario file (relative to the ini file) the fedharness fixtures use.",
+        help="Scenario file (relative to the ini file) the fedharness fixtures use; a test "
+        "using them without one errors.",
     )
 
 
@@ -113,12 +114,17 @@ def pytest_collect_file(
 
 @pytest.fixture(scope="session")
 def fedharness_scenario_path(pytestconfig: pytest.Config) -> Path:
-    """Return the scenario file the fixtures use; override (session scope) to choose another."""
+    """Return the scenario file the fixtures use; override (session scope) to choose another.
+
+    Without one, a test using the fixtures errors: a skip would leave CI green with nothing tested.
+    """
     configured = str(pytestconfig.getini("fedharness_scenario"))
     if not configured:
-        pytest.skip(
-            "no scenario for the fedharness fixtures: set the ini option "
-            "'fedharness_scenario' or override the 'fedharness_scenario_path' fixture"
+        pytest.fail(
+            "no scenario for the fedharness fixtures: set the ini option 'fedharness_scenario' "
+            "(e.g. fedharness_scenario = tests/prod.scenario.yaml, relative to the ini file) "
+            "or override the session-scoped 'fedharness_scenario_path' fixture in conftest.py",
+            pytrace=False,
         )
     base = pytestconfig.inipath.parent if pytestconfig.inipath else pytestconfig.rootpath
     return base / configured

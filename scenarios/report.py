@@ -1,4 +1,9 @@
-"""Reports of a run: the terminal (rich), JUnit XML and JSON for CI."""
+"""Reports of a run: the terminal (rich), JUnit XML and JSON for CI.
+
+On a terminal the users of a scenario are a table, wrapped to its width. Anywhere else (a CI log,
+a pipe) they are plain aligned lines, never wrapped nor padded with trailing spaces, so that
+``grep`` finds a whole role ARN or failure message on the line of its user.
+"""
 
 from __future__ import annotations
 
@@ -18,26 +23,44 @@ TABLE_LIMIT = 50
 """Scenarios with more users get a summary line instead of a table."""
 
 
+def writes_to_terminal(console: Console) -> bool:
+    """Tell whether ``console`` writes to a terminal, read at its width, not to a log or a pipe.
+
+    rich also calls a console a terminal when FORCE_COLOR is set, as CI jobs do for colours; the
+    log is still read by ``grep``, so it takes the output for logs (in colour).
+    """
+    if not console.is_terminal:
+        return False
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return isatty is not None and bool(isatty())
+    except ValueError:  # a closed file
+        return False
+
+
 def _short(arn: str) -> str:
     parts = arn.split(":")
     return f"{parts[4]}:{parts[5]}" if len(parts) > 5 else arn
 
 
 def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
-    """Print one table per scenario and a summary line."""
+    """Print one table per scenario (plain lines when not a terminal) and a summary line."""
     for result in results:
         if len(result.users) > TABLE_LIMIT:
             passed = sum(u.passed for u in result.users)
-            console.print(
+            _print_line(
+                console,
                 Text.assemble(
                     (result.name, "bold"),
                     f"  ({result.path}, "
                     f"aws={result.mode}): {passed} of {len(result.users)} "
                     "users as expected",
-                )
+                ),
             )
-        else:
+        elif writes_to_terminal(console):
             _print_table(console, result)
+        else:
+            _print_lines(console, result)
         _print_failures(console, result)
     users = [u for r in results for u in r.users]
     failed = [u for u in users if not u.passed]
@@ -45,23 +68,54 @@ def print_report(console: Console, results: Sequence[ScenarioResult]) -> None:
     console.print(Text(f"{len(users) - len(failed)} passed, {len(failed)} failed", style=style))
 
 
+def _print_line(console: Console, line: Text) -> None:
+    """Print ``line``, wrapped on a terminal, whole (however long) anywhere else."""
+    console.print(line, soft_wrap=not writes_to_terminal(console))
+
+
+def _title(result: ScenarioResult) -> str:
+    return f"{result.name}  ({result.path}, aws={result.mode})"
+
+
+def _verdict(user: UserResult) -> Text:
+    return Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
+
+
+def _assumed(user: UserResult) -> str:
+    return ", ".join(_short(r) for r in user.assumed) or "-"
+
+
 def _print_table(console: Console, result: ScenarioResult) -> None:
-    table = Table(
-        title=f"{result.name}  ({result.path}, aws={result.mode})",
-        title_justify="left",
-        show_lines=False,
-        expand=False,
-    )
+    table = Table(title=_title(result), title_justify="left", show_lines=False, expand=False)
     table.add_column("user", style="bold")
     # Which entry under `expect:` applied: the user's own, a group:NAME or a glob.
     table.add_column("expectation", style="dim")
     table.add_column("roles assumed", overflow="fold")
     table.add_column("verdict")
     for user in result.users:
-        verdict = Text("pass", style="green") if user.passed else Text("FAIL", style="bold red")
-        assumed = ", ".join(_short(r) for r in user.assumed) or "-"
-        table.add_row(user.user, _expectation_name(user), assumed, verdict)
+        table.add_row(user.user, _expectation_name(user), _assumed(user), _verdict(user))
     console.print(table)
+
+
+def _print_lines(console: Console, result: ScenarioResult) -> None:
+    """Print the table's content as aligned lines: verdict, user, expectation, roles assumed."""
+    rows = [(Text("verdict"), Text("user"), Text("expectation"), Text("roles assumed"))]
+    rows += [
+        (
+            _verdict(user),
+            Text(user.user, style="bold"),
+            Text(_expectation_name(user), style="dim"),
+            Text(_assumed(user)),
+        )
+        for user in result.users
+    ]
+    widths = [max(cell.cell_len for cell in column) for column in zip(*rows, strict=True)]
+    _print_line(console, Text(_title(result), style="bold"))
+    for *aligned, roles in rows:
+        line = Text("  ")
+        for cell, width in zip(aligned, widths[:-1], strict=True):
+            line.append_text(cell).append(" " * (width - cell.cell_len + 2))
+        _print_line(console, line.append_text(roles))
 
 
 def _expectation_name(user: UserResult) -> str:
@@ -70,7 +124,11 @@ def _expectation_name(user: UserResult) -> str:
 
 
 def _print_marked(console: Console, mark: Text, message: Text) -> None:
-    """Print ``  mark message`` with wrapped lines of the message aligned under its start."""
+    """Print ``  mark message``; on a terminal, wrapped lines of the message align under its
+    start, elsewhere the message stays on one line."""
+    if not writes_to_terminal(console):
+        _print_line(console, Text.assemble("  ", mark, " ", message))
+        return
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=3, justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -96,13 +154,14 @@ def _print_failures(console: Console, result: ScenarioResult) -> None:
     if quiet:
         shown = ", ".join(quiet[:20])
         more = len(quiet) - 20
-        console.print(
+        _print_line(
+            console,
             Text(
                 f"  note: no expectation covers {shown}"
                 + (f" and {more} more" if more > 0 else "")
                 + " (no role assumed)",
                 style="yellow",
-            )
+            ),
         )
 
 

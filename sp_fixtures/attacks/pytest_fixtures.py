@@ -101,10 +101,14 @@ class AttackRunner:
 
 @pytest.fixture
 def fedharness_attack_target() -> Target:
-    """Return whom the attacks impersonate and which SP they target; override it."""
-    pytest.skip(
+    """Return whom the attacks impersonate and which SP they target; override it.
+
+    Not overridden, a test using it errors: a skip would leave CI green with no attack sent.
+    """
+    pytest.fail(
         "no attack target: override the 'fedharness_attack_target' fixture to return "
-        "sp_fixtures.attacks.generator.Target(user=..., sp=..., recipient=...)"
+        "sp_fixtures.attacks.generator.Target(user=..., sp=..., recipient=...)",
+        pytrace=False,
     )
 
 

@@ -497,7 +497,8 @@ BAD_FILES = [
         "dir-syntax-error.yaml",
         DirectoryFileError,
         "4: invalid YAML: expected <block end>, but found '<block mapping start>' "
-        "(while parsing a block mapping on line 2)",
+        "(while parsing a block mapping on line 2); check the indentation of this line and the "
+        "one above (the keys of one mapping, and the items of one list, start in the same column)",
     ),
     (
         "users.txt",

@@ -243,6 +243,96 @@ def test_syntax_errors_name_the_line(tmp_path: Path, text: str, line: int, fragm
     assert fragment in caught.value.message
 
 
+# The walkthrough's e4.yaml: `bob:` one space short of alice's column, on line 16.
+MISINDENTED_USER = """\
+name: e4
+idp:
+  entity_id: https://idp.corp.example/saml
+  signing:
+    key: idp.key
+    cert: idp.crt
+  mapping:
+    explicit:
+      provider_name: CorpIdP
+      groups:
+        admins: [arn:aws:iam::111111111111:role/Admin]
+directory:
+  users:
+    alice:
+      groups: [admins]
+   bob:
+      groups: [admins]
+"""
+INDENTATION_HINT = "check the indentation of this line and the one above"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "raw", "hint"),
+    [
+        pytest.param(
+            MISINDENTED_USER,
+            16,
+            "expected <block end>, but found '<block mapping start>'",
+            INDENTATION_HINT + " (the keys of one mapping, and the items of one list, start in "
+            "the same column)",
+            id="key-left-of-its-siblings",
+        ),
+        pytest.param(
+            "groups:\n  - a\n - b\n",
+            3,
+            "expected <block end>, but found '<block sequence start>'",
+            INDENTATION_HINT + " (the keys of one mapping, and the items of one list, start in "
+            "the same column)",
+            id="item-left-of-its-siblings",
+        ),
+        pytest.param(
+            "idp:\n  entity_id: x\n    signing: y\n",
+            3,
+            "mapping values are not allowed here",
+            INDENTATION_HINT + ", or quote a value with ': '",
+            id="key-right-of-its-siblings",
+        ),
+        pytest.param(
+            "groups:\n  - a\n  b\nother: 1\n",
+            4,
+            "could not find expected ':'",
+            INDENTATION_HINT + " (a key needs ':' after it, a list item '- ' before it)",
+            id="item-without-dash",
+        ),
+        pytest.param(
+            " name: x\nidp: y\n",
+            2,
+            "expected '<document start>', but found '<block mapping start>'",
+            INDENTATION_HINT + " (top-level keys start in column 1)",
+            id="top-level-key-indented",
+        ),
+        pytest.param(
+            "a: 1\nb:\n\t- x\n",
+            3,
+            "found character '\\t'",
+            "indent with spaces, not tabs",
+            id="tab",
+        ),
+    ],
+)
+def test_indentation_mistakes_get_a_plain_hint(
+    tmp_path: Path, text: str, line: int, raw: str, hint: str
+) -> None:
+    path = write(tmp_path, text, name="e4.yaml")
+    with pytest.raises(YamlSyntaxError) as caught:
+        load_yaml(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: invalid YAML: {raw}")
+    assert message.endswith(f"; {hint}")
+
+
+def test_other_syntax_errors_get_no_indentation_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, "groups: [a, b\n")
+    with pytest.raises(YamlSyntaxError) as caught:
+        load_yaml(path)
+    assert "indentation" not in str(caught.value)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
     with pytest.raises(UnreadableFileError) as caught:
@@ -505,6 +595,67 @@ def test_format_validation_error_without_model_still_names_the_field(
         Signing.model_validate(scenario.at(("users", "bob")))
     error = format_validation_error(caught.value, scenario, at=("users", "bob"))
     assert str(error) == f"{scenario.path}:12: users.bob: unknown field 'email' (and 1 more error)"
+
+
+class PermissionCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    resource: str = "*"
+
+
+class Expectation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cannot: list[PermissionCheck] = []
+
+
+class Expectations(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expect: dict[str, Expectation]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            """\
+            expect:
+              bob:
+                cannot: [{actions: s3:GetObject}]
+            """,
+            "3: expect.bob.cannot[0]: unknown field 'actions'; did you mean 'action'?",
+            id="misspelt-required-field",
+        ),
+        pytest.param(
+            """\
+            expect:
+              bob:
+                cannot: [{actions: s3:GetObject, resourse: "*"}]
+            """,
+            "3: expect.bob.cannot[0]: unknown field 'actions'; did you mean 'action'? "
+            "(and 1 more error)",
+            id="misspelt-required-field-and-another",
+        ),
+        pytest.param(
+            """\
+            expect:
+              bob:
+                cannot: [{colour: blue}]
+            """,
+            "3: expect.bob.cannot[0]: missing required field 'action' (and 1 more error)",
+            id="unrelated-unknown-field-keeps-the-missing-one-first",
+        ),
+    ],
+)
+def test_a_misspelt_field_is_reported_rather_than_the_field_it_misses(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SchemaError) as caught:
+        validate(Expectations, load_yaml(path))
+    assert str(caught.value) == f"{path}:{expected}"
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def test_unknown_role() -> None:
         "--role",
         "arn:aws:iam::111111111111:role/Admin",
     )
-    assert_one_line_error(code, err, "carol is not granted")
+    assert_one_line_error(code, err, f"error: {QUICKSTART}: carol is not granted")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
@@ -225,3 +225,13 @@ def test_certs_generate_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_certs_generate_refuses_small_keys(tmp_path: Path) -> None:
     code, _, _ = run("certs", "generate", "--bits", "1024", "--out", str(tmp_path))
     assert code == 2
+
+
+def test_unknown_user_names_the_file_and_line_of_its_users() -> None:
+    code, _, err = run("idp", "assertion", "--config", QUICKSTART, "--user", "zed")
+    assert_one_line_error(code, err, f"error: {QUICKSTART}:", ": unknown user 'zed' (known: ")
+
+
+def test_unknown_sp_names_the_file() -> None:
+    code, _, err = run("idp", "assertion", "--config", QUICKSTART, "--user", "alice", "--sp", "x")
+    assert_one_line_error(code, err, f"error: {QUICKSTART}: unknown service provider 'x'")

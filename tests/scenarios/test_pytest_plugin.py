@@ -251,12 +251,21 @@ def test_idp(mock_idp, fedharness_scenario):
     pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
 
 
-def test_fixtures_skip_without_a_scenario(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("fixture", ["mock_idp", "aws_world", "strict_sts", "strict_sts_server"])
+def test_fixtures_error_without_a_scenario(pytester: pytest.Pytester, fixture: str) -> None:
+    """A skip here left CI green (``1 skipped``, exit 0) with nothing tested."""
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile("def test_idp(mock_idp):\n    assert mock_idp\n")
-    result = pytester.runpytest(*PLUGIN, "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no scenario for the fedharness fixtures: set the ini option*"])
+    pytester.makepyfile(f"def test_idp({fixture}):\n    assert {fixture}\n")
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*no scenario for the fedharness fixtures: set the ini option 'fedharness_scenario'*"
+            "or override the session-scoped 'fedharness_scenario_path' fixture*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_bad_scenario_fails_fixture_users_without_traceback(pytester: pytest.Pytester) -> None:

@@ -348,15 +348,17 @@ def test_pytest_fixtures_run_the_catalogue_in_a_users_suite(
     )
 
 
-def test_pytest_fixtures_skip_without_a_target(pytester: pytest.Pytester) -> None:
+def test_pytest_fixtures_error_without_a_target(pytester: pytest.Pytester) -> None:
+    # A skip would leave the user's CI green with no attack sent.
     pytester.makeconftest(
         "from sp_fixtures.attacks.pytest_fixtures import *  # noqa: F403\n"
         "import pytest\n\n@pytest.fixture\ndef mock_idp():\n    return None\n"
     )
     pytester.makepyfile("def test_x(attack_generator):\n    pass\n")
-    result = pytester.runpytest_inprocess("-q", "-rs", "-p", "no:cacheprovider")
-    result.assert_outcomes(skipped=1)
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*override the 'fedharness_attack_target' fixture*"])
+    assert result.ret != 0
 
 
 def test_world_file_exists() -> None:

@@ -1,0 +1,157 @@
+"""The run report, plan matrix and inspect output outside a terminal (CI logs, pipes) and in one."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from scenarios.cli import main
+from scenarios.exchange import open_exchanger
+from scenarios.loader import load_scenario
+from scenarios.plan import compute_matrix, matrix_table
+from scenarios.report import print_report, writes_to_terminal
+from scenarios.runner import ScenarioResult, run_scenario
+from sp_fixtures.aws.inspect import inspect_response
+from tests.conftest import EXAMPLES, ROOT
+
+MANY_GROUPS = EXAMPLES / "many-groups.yaml"
+ADMIN_LEAK = ROOT / "scenarios" / "failing" / "admin-leak.yaml"
+# Role and provider ARNs, whole: account:role/Name in the report, arn:aws:… in messages.
+ARN = re.compile(r"(?:arn:aws:iam::)?\d{12}:(?:role|saml-provider)/[\w+=.@/-]+")
+
+
+class TerminalFile(io.StringIO):
+    """What a console writes to when a person reads it at the terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(path: Path) -> ScenarioResult:
+    loaded = load_scenario(path)
+    with open_exchanger(loaded) as exchanger:
+        return run_scenario(loaded, exchanger)
+
+
+@pytest.fixture(scope="module")
+def results() -> list[ScenarioResult]:
+    return [run(MANY_GROUPS), run(ADMIN_LEAK)]
+
+
+def rendered(print_to: object, *, terminal: bool, width: int = 80) -> str:
+    """Return what ``print_to(console)`` prints on a console ``width`` columns wide."""
+    out = TerminalFile() if terminal else io.StringIO()
+    # force_terminal: FORCE_COLOR, as CI jobs set it, must not make a log a terminal.
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    assert writes_to_terminal(console) is terminal
+    print_to(console)  # type: ignore[operator]
+    return out.getvalue()
+
+
+def assert_greppable(text: str) -> None:
+    assert [line for line in text.splitlines() if line != line.rstrip()] == []
+
+
+def test_report_in_a_log_keeps_each_users_roles_whole_on_its_line(
+    results: list[ScenarioResult],
+) -> None:
+    text = rendered(lambda console: print_report(console, results), terminal=False)
+    assert_greppable(text)
+    lines = text.splitlines()
+    dana = next(line for line in lines if re.match(r"  pass +dana ", line))
+    assumed = [
+        a.split(":", 4)[4] for a in next(u for u in results[0].users if u.user == "dana").assumed
+    ]
+    assert len(assumed) == 13
+    assert ARN.findall(dana) == assumed  # 444444444444:role/Reporting, not …/Reportin + g,
+    assert re.search(r"^  pass +fay +expect\.group:contractors +-$", text, re.M)
+    assert re.search(r"^  FAIL +bob +expect\.bob +111111111111:role/Admin$", text, re.M)
+
+
+def test_report_in_a_log_keeps_each_failure_on_one_line(results: list[ScenarioResult]) -> None:
+    text = rendered(lambda console: print_report(console, results), terminal=False)
+    failure = next(line for line in text.splitlines() if "missing role" in line)
+    assert failure.startswith(
+        "  ✗ bob [roles] missing role arn:aws:iam::111111111111:role/ReadOnly"
+    )
+    assert "saml-provider/CorpIdP; statement 0" in failure
+    assert failure.endswith("request had 'https://signin.aws.amazon.com/saml')")
+
+
+def test_report_on_a_terminal_is_a_table_with_wrapped_failures(
+    results: list[ScenarioResult],
+) -> None:
+    lines = rendered(lambda console: print_report(console, results), terminal=True).splitlines()
+    assert any(re.match(r"│ dana +│ expect\.dana +│ 444444444444:role/", line) for line in lines)
+    start = next(i for i, line in enumerate(lines) if "missing role" in line)
+    assert lines[start].startswith("  ✗ bob [roles] missing role")
+    continued = lines[start + 1 : start + 3]
+    assert continued and all(line.startswith("    ") and line.strip() for line in continued)
+
+
+def test_plan_in_a_log_tells_13_roles_apart() -> None:
+    matrix = compute_matrix(load_scenario(MANY_GROUPS))
+    text = rendered(lambda console: console.print(matrix_table(matrix)), terminal=False)
+    assert_greppable(text)
+    lines = text.splitlines()
+    assert lines[0] == "many-groups: roles offered by the IdP (mapping only)"
+    header = next(line for line in lines if "user" in line)
+    labels = [cell.strip() for cell in header.strip("┃").split("┃")[1:]]
+    assert labels == [str(n) for n in range(1, 14)]
+    legend = dict(
+        (m.group(1), m.group(2)) for m in map(re.compile(r" +(\d+)  (\S+)$").match, lines) if m
+    )
+    assert legend == {
+        str(n): role.split(":", 4)[4] for n, role in enumerate(matrix.roles(), start=1)
+    }
+    dana = next(line for line in lines if line.startswith("│ dana"))
+    assert dana.count("✓") == 13
+    assert lines[-1] == "via arn:aws:iam::444444444444:saml-provider/CorpIdP"
+
+
+def test_plan_headers_are_role_names_when_they_fit() -> None:
+    matrix = compute_matrix(load_scenario(EXAMPLES / "single-account.yaml"))
+    text = rendered(lambda console: console.print(matrix_table(matrix)), terminal=False)
+    assert_greppable(text)
+    header = next(line for line in text.splitlines() if "user" in line)
+    assert "111111111111:role/Admin" in header and "111111111111:role/ReadOnly" in header
+    assert not re.search(r"^ +\d+  ", text, re.M)  # no legend
+
+
+def test_plan_splits_columns_that_do_not_fit_a_narrow_terminal() -> None:
+    matrix = compute_matrix(load_scenario(MANY_GROUPS))
+    text = rendered(lambda console: console.print(matrix_table(matrix)), terminal=True, width=40)
+    assert max(len(line) for line in text.splitlines()) <= 40
+    headers = [line for line in text.splitlines() if line.startswith("┃ user")]
+    numbers = [cell.strip() for h in headers for cell in h.strip("┃").split("┃")[1:]]
+    assert len(headers) > 1 and numbers == [str(n) for n in range(1, 14)]
+
+
+def test_multi_provider_caption_breaks_between_arns() -> None:
+    matrix = compute_matrix(load_scenario(EXAMPLES / "multi-account-org.yaml"))
+    text = rendered(lambda console: console.print(matrix_table(matrix)), terminal=False)
+    assert_greppable(text)
+    caption = text.splitlines()[-3:]
+    assert caption == [
+        "via arn:aws:iam::111111111111:saml-provider/ADFS,",
+        "    arn:aws:iam::222222222222:saml-provider/ADFS,",
+        "    arn:aws:iam::333333333333:saml-provider/ADFS",
+    ]
+
+
+def test_inspect_in_a_pipe_keeps_every_xml_line_whole() -> None:
+    config = str(EXAMPLES / "single-account.yaml")
+    issued = CliRunner().invoke(main, ["idp", "assertion", "--config", config, "--user", "alice"])
+    assert issued.exit_code == 0, issued.output
+    env = {"COLUMNS": "80", "NO_COLOR": "1", "FORCE_COLOR": None}
+    result = CliRunner(env=env).invoke(main, ["inspect"], input=issued.stdout)
+    assert result.exit_code == 0, result.output
+    assert_greppable(result.stdout)
+    xml = inspect_response(issued.stdout).xml.rstrip("\n")
+    assert max(len(line) for line in xml.splitlines()) > 80  # the signature, attributes
+    assert result.stdout.startswith(xml + "\n")
