@@ -48,6 +48,21 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, DirectoryError, IdpError, AccountError, LiveStsError, BotoCoreError)
 
 
+def _hint(error: Exception) -> str:
+    """Return what to do about an AWS client error the message leaves to the reader, or ""."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    from sp_fixtures.aws.account import AwsCallError
+
+    if isinstance(error, AwsCallError) and error.cause is not None:
+        error = error.cause
+    if isinstance(error, EndpointConnectionError):
+        return " (is a server listening there? `fedharness sts serve` starts the strict STS)"
+    if isinstance(error, NoCredentialsError):
+        return " (live mode needs the sandbox account's credentials: AWS_PROFILE or AWS_* vars)"
+    return ""
+
+
 def reports_bad_input(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the project's bad-input errors into one line on stderr and exit status 2."""
 
@@ -56,7 +71,7 @@ def reports_bad_input(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except _user_errors() as exc:
-            fail(str(exc))
+            fail(str(exc) + _hint(exc))
 
     return wrapper
 

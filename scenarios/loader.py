@@ -193,7 +193,14 @@ class _Checker:
         if path.is_dir():
             raise self.error(loc, f"{name} is a folder, not a file")
         if not path.is_file():
-            raise self.error(loc, f"no such file: {name} (paths are relative to the scenario file)")
+            hint = ""
+            if loc[:2] == ("idp", "signing"):
+                hint = "; `fedharness certs generate --out DIR` makes a key pair"
+            raise self.error(
+                loc,
+                f"no such file: {name} (looked for {path.resolve()}: paths are relative to the "
+                f"scenario file{hint})",
+            )
         return path
 
     def read(self, loc: Loc, name: Path | str) -> bytes:

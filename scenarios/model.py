@@ -10,7 +10,15 @@ import fnmatch
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from idp.config import IdpSettings
 from idp.directory import DirectoryConfig
@@ -164,6 +172,19 @@ class Scenario(_Strict):
         "directory user's assertion: a user no entry covers fails the run by assuming any "
         "role.",
     )
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _no_dedented_fields(cls, expect: object) -> object:
+        """Name the mistake when an expectation's field slipped out to the level of the users."""
+        if isinstance(expect, dict):
+            for key, value in expect.items():
+                if key in Expectation.model_fields and not isinstance(value, dict):
+                    raise ValueError(
+                        f"'{key}' is a field of an expectation, not a user: "
+                        "indent it under the user (or group:/pattern entry) it belongs to"
+                    )
+        return expect
 
 
 def is_pattern(key: str) -> bool:

@@ -109,6 +109,9 @@ class AwsCallError(AccountError):
 
     code: ClassVar[str] = "aws_call_failed"
 
+    cause: Exception | None = None
+    """The botocore exception, for a hint on what to do (an endpoint nothing listens on, …)."""
+
 
 class AccountMismatchError(AccountError):
     """Calls landed in, or credentials belong to, another account than the scenario's."""

@@ -510,8 +510,11 @@ def call_error(what: str, exc: Exception) -> AwsCallError:
     """Return an AwsCallError for a failed botocore call, with AWS's code and message."""
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
-        return AwsCallError(f"{what}: {error.get('Code', 'Error')}: {error.get('Message', exc)}")
-    return AwsCallError(f"{what}: {exc}")
+        failure = AwsCallError(f"{what}: {error.get('Code', 'Error')}: {error.get('Message', exc)}")
+    else:
+        failure = AwsCallError(f"{what}: {exc}")
+    failure.cause = exc
+    return failure
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -79,3 +79,16 @@ def test_group_cycle_is_allowed(tmp_path: Path) -> None:
     loaded = load_scenario(path)
     assert loaded.directory.cycles() == (("engineering", "engineering-all"),)
     assert loaded.expected_users() == ["alice", "bob", "carol"]
+
+
+def test_a_missing_key_file_says_where_it_was_looked_for_and_how_to_make_one(
+    tmp_path: Path,
+) -> None:
+    # The 30-second example copied out of the repository: its relative key path leads nowhere.
+    copied = tmp_path / "quickstart.yaml"
+    copied.write_text((EXAMPLES / "quickstart.yaml").read_text())
+    result = CliRunner().invoke(main, ["run", str(copied)])
+    assert result.exit_code == 2
+    assert "idp.signing.key: no such file: ../../certs/sample-idp.key (looked for " in result.stderr
+    assert str((tmp_path / "../../certs/sample-idp.key").resolve()) in result.stderr
+    assert "`fedharness certs generate --out DIR` makes a key pair" in result.stderr

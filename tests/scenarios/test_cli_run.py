@@ -65,6 +65,8 @@ def test_unreachable_endpoints_are_one_line_errors() -> None:
         )
         assert result.exit_code == 2, (mode, result.output)
         assert "Could not connect to the endpoint URL" in result.stderr
+        if mode == "server":
+            assert "is a server listening there? `fedharness sts serve`" in result.stderr
         assert "Traceback" not in result.output
 
 
