@@ -89,6 +89,8 @@ def aws_apply(
     scenario_path: Path, profile: str | None, region: str | None, endpoint_url: str | None
 ) -> None:
     """Create or update the scenario's providers and roles in the credentials' account."""
+    from idp.yamlfile import load_yaml
+    from sp_fixtures.aws.account import SampleKeyRefusedError
     from sp_fixtures.aws.live import apply
 
     check_endpoint_url(endpoint_url)
@@ -96,15 +98,21 @@ def aws_apply(
     provider = load_provider(scenario_path)
     _check_endpoint(endpoint_url)
     keys = [provider.current_key, *([provider.next_key] if provider.next_key else [])]
-    result = apply(
-        world,
-        _session(profile, region),
-        scenario_name=name,
-        idp_metadata=provider.metadata(),
-        base_dir=scenario_path.parent,
-        signing_cert_fingerprints=[k.certificate.fingerprint(hashes.SHA256()).hex() for k in keys],
-        endpoint_url=endpoint_url,
-    )
+    try:
+        result = apply(
+            world,
+            _session(profile, region),
+            scenario_name=name,
+            idp_metadata=provider.metadata(),
+            base_dir=scenario_path.parent,
+            signing_cert_fingerprints=[
+                k.certificate.fingerprint(hashes.SHA256()).hex() for k in keys
+            ],
+            endpoint_url=endpoint_url,
+        )
+    except SampleKeyRefusedError as exc:  # point at the signing settings that name the key
+        line = load_yaml(scenario_path).line_of(("idp", "signing"))
+        fail(f"{scenario_path}:{line}: idp.signing: {exc}" if line else f"{scenario_path}: {exc}")
     out = _console()
     out.print(f"account {result.account_id}, scenario {escape(name)}")
     for arn in result.created:

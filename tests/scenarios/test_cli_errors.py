@@ -418,3 +418,14 @@ def test_explain_marks_each_failure_and_indents_its_wrapped_lines() -> None:
     assert "missing role arn:aws:iam::111111111111:role/ReadOnly" in marked[1]
     assert len(checks) > len(marked)  # the long refusal wraps at 100 columns …
     assert all(line.startswith(("    ✗ ", "    ✓ ", "      ")) for line in checks)  # … indented
+
+
+def test_aws_apply_refuses_the_sample_key_at_the_line_that_names_it(scenario: Path) -> None:
+    # No AWS call is made: the refusal comes first (ENV holds no real credentials).
+    result = invoke("aws", "apply", scenario)
+    assert_bad_input(
+        result,
+        f"{scenario}:4: idp.signing: the IdP signs with a sample certificate shipped in "
+        "fedharness (its private key is public): generate your own with `fedharness certs "
+        "generate` for live AWS",
+    )
