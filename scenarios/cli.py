@@ -154,22 +154,27 @@ def looks_like_scenario(path: Path) -> bool:
 
     Only parser events are read, and only up to the first such key (``name`` and ``idp`` open a
     scenario), so a run does not parse its scenarios twice. A file that cannot be read or parsed
-    counts as a scenario: loading it then reports the mistake at its line.
+    counts as a scenario, and so does a file any of whose documents looks like one (a scenario
+    file holds one document: loading it then reports the others at their line); a file of other
+    documents only, such as Kubernetes manifests, does not.
     """
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
-    seen: set[str] = set()
     try:
         with path.open(encoding="utf-8-sig") as stream:
-            for key in _top_level_keys(yaml.parse(stream, Loader=loader)):
-                seen.add(key)
-                # "<<" merges keys from elsewhere in the file: only loading it can tell.
-                if key in SCENARIO_ONLY_KEYS or key == "<<" or {"name", "idp"} <= seen:
-                    return True
+            events = yaml.parse(stream, Loader=loader)
+            while True:  # each document in turn: a scenario may follow an empty first one
+                seen: set[str] = set()
+                for key in _top_level_keys(events):
+                    seen.add(key)
+                    # "<<" merges keys from elsewhere in the file: only loading it can tell.
+                    if key in SCENARIO_ONLY_KEYS or key == "<<" or {"name", "idp"} <= seen:
+                        return True
+                if not _another_document_follows(events):
+                    return False
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return True
-    return False
 
 
 def _top_level_keys(events: Iterator[yaml.Event]) -> Iterator[str]:
@@ -198,6 +203,16 @@ def _top_level_keys(events: Iterator[yaml.Event]) -> Iterator[str]:
         elif at_key and isinstance(event, yaml.ScalarEvent):
             yield event.value
         at_key = not at_key  # a key or value at the top level is complete
+
+
+def _another_document_follows(events: Iterator[yaml.Event]) -> bool:
+    """Read the rest of the first document's events and tell whether a second document follows."""
+    import yaml
+
+    for event in events:
+        if isinstance(event, yaml.DocumentEndEvent):
+            return isinstance(next(events, None), yaml.DocumentStartEvent)
+    return False
 
 
 @main.command("run")

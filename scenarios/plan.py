@@ -116,8 +116,9 @@ class MatrixTable:
 
     When they do not (13 roles at 80 columns, a CI log's width), the columns are numbered and a
     legend names each number's role, and the columns are split over as many tables as it takes:
-    a header cut to ``4…`` would not tell the roles apart. Outside a terminal, no line ends in
-    padding.
+    a header cut to ``4…`` would not tell the roles apart. A user name too long to leave the
+    numbered columns room wraps in its column first (see ``_user_width``). Outside a terminal, no
+    line ends in padding.
     """
 
     matrix: RoleMatrix
@@ -129,15 +130,19 @@ class MatrixTable:
         roles = self.matrix.roles()
         title = f"{self.matrix.scenario}: roles offered by the IdP (mapping only)"
         terminal = writes_to_terminal(console)
+        numbers = [str(number) for number in range(1, len(roles) + 1)]
+        user_width = self._user_width(numbers, options.max_width)
         labels = [short_role(role) for role in roles]
-        numbered = bool(roles) and self._width(labels) > options.max_width
+        numbered = bool(roles) and self._width(user_width, labels) > options.max_width
         if numbered:
-            labels = [str(number) for number in range(1, len(roles) + 1)]
+            labels = numbers
         if not terminal:  # a table's title is centred with spaces to its width
             yield Text(title, style="table.title")
             title = ""
-        for chunk in self._chunks(labels, options.max_width):
-            yield self._table([labels[i] for i in chunk], [roles[i] for i in chunk], title)
+        for chunk in self._chunks(user_width, labels, options.max_width):
+            yield self._table(
+                user_width, [labels[i] for i in chunk], [roles[i] for i in chunk], title
+            )
             title = ""  # on the first table only
         if numbered:
             width = len(labels[-1])
@@ -147,9 +152,10 @@ class MatrixTable:
         caption = "via " + ",\n    ".join(providers) if providers else "no user is offered a role"
         yield Text(caption, style="table.caption")  # one provider ARN a line: none is broken
 
-    def _table(self, labels: list[str], roles: list[str], title: str) -> Table:
+    def _table(self, user_width: int, labels: list[str], roles: list[str], title: str) -> Table:
         table = Table(title=title or None)
-        table.add_column("user", no_wrap=True)
+        # fold: a name with no space to break at (an e-mail address) wraps rather than being cut.
+        table.add_column("user", max_width=user_width, overflow="fold")
         for label in labels:
             table.add_column(label, justify="center", no_wrap=True)
         for user, offered in self.matrix.users.items():
@@ -160,24 +166,33 @@ class MatrixTable:
             table.add_row(Text(user), *marks)
         return table
 
-    def _first_column(self) -> int:
-        """Return the width of the table's left edge and user column (with padding and rule)."""
+    def _user_width(self, numbers: list[str], max_width: int) -> int:
+        """Return the width of the user column: the longest name's, or less when that leaves the
+        role columns too little room.
+
+        A name may take what all the numbered role columns leave, and at least half the width;
+        beyond that it wraps. Else an 88-character name at 80 columns would squeeze every role
+        column to nothing: one empty column per table, and not one ✓ shown.
+        """
         users = max((cell_len(user) for user in self.matrix.users), default=0)
-        return 1 + max(cell_len("user"), users) + 3
+        widest = max(cell_len("user"), users)
+        left_by_roles = max_width - self._width(0, numbers)
+        return max(cell_len("user"), min(widest, max(left_by_roles, max_width // 2 - 4)))
 
-    def _width(self, labels: list[str]) -> int:
+    @staticmethod
+    def _width(user_width: int, labels: list[str]) -> int:
         """Return the width of one table with these column headers (box, one space of padding)."""
-        return self._first_column() + sum(max(cell_len(label), 1) + 3 for label in labels)
+        return 1 + user_width + 3 + sum(max(cell_len(label), 1) + 3 for label in labels)
 
-    def _chunks(self, labels: list[str], max_width: int) -> list[list[int]]:
+    def _chunks(self, user_width: int, labels: list[str], max_width: int) -> list[list[int]]:
         """Split the columns (by index) into runs whose tables fit ``max_width``."""
         chunks: list[list[int]] = [[]]
-        width = self._first_column()
+        width = self._width(user_width, [])
         for index, label in enumerate(labels):
             column = max(cell_len(label), 1) + 3
             if chunks[-1] and width + column > max_width:
                 chunks.append([])
-                width = self._first_column()
+                width = self._width(user_width, [])
             chunks[-1].append(index)
             width += column
         return chunks

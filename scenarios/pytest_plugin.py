@@ -34,6 +34,7 @@ from sp_fixtures.attacks.pytest_fixtures import (  # noqa: F401 - fixtures for u
     catalogue_attack,
     fedharness_attack_target,
 )
+from sp_fixtures.aws.inprocess import install as install_strict_sts_hooks
 from sp_fixtures.aws.sts import StrictSts
 
 
@@ -79,6 +80,10 @@ def pytest_configure(config: pytest.Config) -> None:
             "(the URL `fedharness sts serve` prints)"
         )
     config.stash[WORLDS_KEY] = MotoWorlds()
+    # boto3 clients copy their hooks when they are made: install the in-process strict STS's
+    # now, so a client made before a test's `strict_sts` (from `aws_world`, say) is covered.
+    # The hooks do nothing outside a strict_sts block.
+    install_strict_sts_hooks()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

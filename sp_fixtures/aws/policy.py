@@ -211,6 +211,24 @@ class StatementResult:
 
 
 @dataclass(frozen=True)
+class PossibleAllow:
+    """An Allow statement that grants, or may grant, a request: and on what it depends."""
+
+    statement: StatementResult
+    unknowns: tuple[str, ...]
+    """What the request left open that the statement needs; empty when it grants for certain."""
+    several_policies: bool = False
+    """Whether the statement is one of several policies' (its label then names the policy)."""
+
+    def describe(self, action: str) -> str:
+        """Return ``allowed: …`` or ``may be allowed: … for …`` for ``action``."""
+        label = _label(self.statement, self.several_policies)
+        if not self.unknowns:
+            return f"allowed: {label} allows {action}"
+        return f"may be allowed: {label} allows {action} for {' and '.join(self.unknowns)}"
+
+
+@dataclass(frozen=True)
 class Decision:
     """The outcome of an evaluation, with the record of every statement that led to it."""
 
@@ -228,6 +246,43 @@ class Decision:
         """Return the statements that decided: the Denies, else the Allows, that applied."""
         effect = {Outcome.ALLOW: Effect.ALLOW, Outcome.EXPLICIT_DENY: Effect.DENY}.get(self.outcome)
         return tuple(r for r in self.statements if r.applies and r.effect is effect)
+
+    def may_allow(self, *, any_resource: bool) -> PossibleAllow | None:
+        """Return how a request like this one could be allowed, or None if none could.
+
+        A ``cannot`` check leaves open what it does not name: with ``any_resource`` the
+        resource (the request's ``*`` stands for every resource), and always the condition keys
+        the request does not carry (``aws:SecureTransport``, ``s3:prefix``, …). An Allow whose
+        Resource or conditions fail only on those may still grant the action to a real request.
+        A Deny that applies for certain rules every such request out.
+        """
+        several = any(result.policy_index for result in self.statements)
+        if self.allowed:
+            return PossibleAllow(self.deciding[0], (), several)
+        if self.outcome is Outcome.EXPLICIT_DENY:
+            return None
+        for result in self.statements:
+            if result.effect is not Effect.ALLOW or not result.principal_matched:
+                continue
+            if not result.action_matched:
+                continue
+            unknowns: list[str] = []
+            if not result.resource_matched:
+                excluded = result.statement.not_resources
+                if not any_resource or (excluded is not None and "*" in excluded):
+                    continue
+                listed = result.statement.resources
+                unknowns.append(
+                    f"a resource the check does not name (Resource {_few(listed)})"
+                    if listed is not None
+                    else f"a resource outside NotResource {_few(excluded or ())}"
+                )
+            failed = [condition for condition in result.conditions if not condition.held]
+            if any(c.request_values is not None and None not in c.resolved_values for c in failed):
+                continue  # a condition on a value the request gives fails for certain
+            unknowns += [f"{condition.key} (not in the check's context)" for condition in failed]
+            return PossibleAllow(result, tuple(unknowns), several)
+        return None
 
     def describe(self) -> str:
         """Return a short human explanation of the decision."""

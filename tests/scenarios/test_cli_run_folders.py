@@ -57,6 +57,19 @@ def test_a_malformed_scenario_in_a_folder_still_fails_at_its_line(shared: Path) 
     )
 
 
+def test_a_scenario_after_an_empty_first_document_fails_at_its_line(shared: Path) -> None:
+    """Skipped, such a file let the run pass, though running it alone is an error."""
+    scenario = (shared / "single-account.yaml").read_text()
+    (shared / "second.yaml").write_text("--- # x\n...\n---\n" + scenario)
+    result = run(shared)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"skipped 2 YAML files that are not scenarios: {shared / 'dir' / 'users.yaml'}, "
+        f"{shared / 'docker-compose.yml'}\n"
+        f"error: {shared / 'second.yaml'}:3: invalid YAML: found another document"
+    )
+
+
 def test_a_folder_without_a_scenario_is_an_error(shared: Path) -> None:
     result = run(shared / "dir")
     assert result.exit_code == 2, result.output
@@ -99,7 +112,11 @@ def test_the_examples_run_every_scenario_and_skip_nothing() -> None:
         ("- name: x\n- idp: {}\n", False),
         ("", False),
         ("just text\n", False),
-        ("kind: A\n---\nname: x\nidp: {}\n", False),
+        ("kind: A\n---\nname: x\nidp: {}\n", True),
+        ("--- # x\n...\n---\nname: x\nidp: {}\n", True),
+        ("- a\n---\n", False),
+        ("kind: Service\n---\nkind: Deployment\nspec: {replicas: 2}\n", False),
+        ("users: {}\n...\n# the end\n", False),
     ],
     ids=[
         "name-and-idp",
@@ -117,7 +134,11 @@ def test_the_examples_run_every_scenario_and_skip_nothing() -> None:
         "top-level-list",
         "empty",
         "scalar",
-        "second-document",
+        "second-document-is-reported-by-loading",
+        "empty-first-document",
+        "trailing-empty-document",
+        "kubernetes-manifests",
+        "document-end-marker-alone",
     ],
 )
 def test_which_yaml_files_look_like_scenarios(

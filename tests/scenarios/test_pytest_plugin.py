@@ -229,6 +229,30 @@ def test_fixtures_in_users_own_tests(pytester: pytest.Pytester, single_account: 
     result.assert_outcomes(passed=4)
 
 
+def test_iam_clients_made_before_strict_sts_meet_iams_checks(
+    pytester: pytest.Pytester, single_account: Path
+) -> None:
+    # An audit found the first test's client (made by a fixture before `strict_sts`) unchecked:
+    # boto3 clients copy their hooks when made, and the hooks were installed by strict_sts.
+    pytester.makeini("[pytest]\nfedharness_scenario = single-account.scenario.yaml\n")
+    pytester.makepyfile(
+        test_order="""
+import pytest
+
+@pytest.fixture
+def iam(aws_world):
+    return aws_world.client("iam")
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_bad_metadata_refused(iam, strict_sts, n):
+    with pytest.raises(iam.exceptions.InvalidInputException):
+        iam.create_saml_provider(Name=f"Bad{n}", SAMLMetadataDocument="x" * 2000)
+"""
+    )
+    result = pytester.runpytest(*PLUGIN, "test_order.py")
+    result.assert_outcomes(passed=2)
+
+
 def test_scenario_path_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     pytester.mkdir("worlds")

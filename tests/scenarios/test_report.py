@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -17,7 +18,7 @@ from scenarios.plan import compute_matrix, matrix_table
 from scenarios.report import print_report, writes_to_terminal
 from scenarios.runner import ScenarioResult, run_scenario
 from sp_fixtures.aws.inspect import inspect_response
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import CERTS, EXAMPLES, ROOT
 
 MANY_GROUPS = EXAMPLES / "many-groups.yaml"
 ADMIN_LEAK = ROOT / "scenarios" / "failing" / "admin-leak.yaml"
@@ -130,6 +131,44 @@ def test_plan_splits_columns_that_do_not_fit_a_narrow_terminal() -> None:
     headers = [line for line in text.splitlines() if line.startswith("┃ user")]
     numbers = [cell.strip() for h in headers for cell in h.strip("┃").split("┃")[1:]]
     assert len(headers) > 1 and numbers == [str(n) for n in range(1, 14)]
+
+
+LONG_USER = "oncall." + "x" * 68 + "@corp.example"
+
+
+@pytest.mark.parametrize(
+    ("example", "copies", "tables"),
+    [("single-account.yaml", "alice", 1), ("many-groups.yaml", "dana", 2)],
+    ids=["2-roles-one-table", "13-roles-split"],
+)
+def test_plan_in_a_log_wraps_a_long_user_name_and_shows_every_role(
+    tmp_path: Path, example: str, copies: str, tables: int
+) -> None:
+    """An 88-character name at 80 columns once squeezed every role column to nothing."""
+    scenario = yaml.safe_load((EXAMPLES / example).read_text())
+    scenario["idp"]["signing"] = {
+        key: str(CERTS / Path(path).name) for key, path in scenario["idp"]["signing"].items()
+    }
+    users = scenario["directory"]["users"]
+    users[LONG_USER] = users[copies]  # the same groups: the same roles
+    path = tmp_path / example
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    matrix = compute_matrix(load_scenario(path))
+    assert len(LONG_USER) == 88 and matrix.users[LONG_USER] == matrix.users[copies]
+    text = rendered(lambda console: console.print(matrix_table(matrix)), terminal=False)
+    assert_greppable(text)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    headers = [line for line in lines if line.startswith("┃ user")]
+    numbers = [cell.strip() for h in headers for cell in h.strip("┃").split("┃")[1:]]
+    assert len(headers) == tables and numbers == [str(n) for n in range(1, len(matrix.roles()) + 1)]
+    assert text.count("✓") == sum(len(roles) for roles in matrix.users.values())
+    long_rows = [line for line in lines if line.startswith("│ oncall.")]
+    assert len(long_rows) == tables
+    assert sum(row.count("✓") for row in long_rows) == len(matrix.users[LONG_USER])
+    first_table = lines[: lines.index(next(line for line in lines if line.startswith("└")))]
+    user_cells = [line.split("│")[1].strip() for line in first_table if line.startswith("│")]
+    assert LONG_USER in "".join(user_cells)  # wrapped in its column, not cut
 
 
 def test_multi_provider_caption_breaks_between_arns() -> None:

@@ -13,6 +13,10 @@ from sp_fixtures.aws.actions import UnknownActionError, expand
         ("s3:GetObject", ("s3:GetObject",)),
         ("S3:getobject", ("s3:GetObject",)),  # IAM compares actions without regard to case
         ("iam:CreateUser", ("iam:CreateUser",)),
+        (
+            "vpc-lattice:AssociateViaAWSService-EventsAndStates",  # a hyphen in the name
+            ("vpc-lattice:AssociateViaAWSService-EventsAndStates",),
+        ),
     ],
 )
 def test_a_documented_action_is_itself_as_aws_spells_it(
