@@ -312,12 +312,16 @@ def _run_all(
 
     from scenarios.exchange import open_exchanger
     from scenarios.loader import check_runnable
+    from scenarios.report import writes_to_terminal
     from scenarios.runner import run_scenario
 
     results: list[ScenarioResult] = []
     # Every directory user is run, covered by an expectation or not.
     total = sum(len(s.directory.users()) for s in loaded)
-    with Progress(console=console, transient=True, disable=total < 50) as progress:
+    # A progress bar only on a real terminal: in a CI log (even with FORCE_COLOR) its cursor
+    # codes would be noise between the report's lines.
+    quiet = total < 50 or not writes_to_terminal(console)
+    with Progress(console=console, transient=True, disable=quiet) as progress:
         task = progress.add_task("running", total=total)
         for scenario in loaded:
             users = len(scenario.directory.users())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +197,31 @@ def test_inspect_in_a_pipe_keeps_every_xml_line_whole() -> None:
     xml = inspect_response(issued.stdout).xml.rstrip("\n")
     assert max(len(line) for line in xml.splitlines()) > 80  # the signature, attributes
     assert result.stdout.startswith(xml + "\n")
+
+
+def test_a_ci_log_gets_no_progress_bar_even_with_force_color(tmp_path: Path) -> None:
+    # From 50 users a run shows a progress bar; its cursor codes must stay out of logs.
+    text = (EXAMPLES / "single-account.yaml").read_text().replace("../../certs/", f"{CERTS}/")
+    users = "".join(
+        f"    user{i:02}: {{email: user{i:02}@corp.example, groups: [engineering]}}\n"
+        for i in range(60)
+    )
+    text = text.replace("  groups:\n    platform-team:", users + "  groups:\n    platform-team:")
+    text = text.replace(
+        "  carol:\n    roles: []",
+        "  carol:\n    roles: []\n  'user*':\n    roles: [arn:aws:iam::111111111111:role/ReadOnly]",
+    )
+    path = tmp_path / "many.yaml"
+    path.write_text(text)
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-m", "scenarios.cli", "run", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "63 passed, 0 failed" in done.stdout
+    assert "\x1b[?25l" not in done.stdout + done.stderr  # rich hides the cursor for a bar
+    assert "running" not in done.stdout + done.stderr
