@@ -219,6 +219,9 @@ def strict_sts(sts: StrictSts) -> Iterator[StrictSts]:
     """Answer boto3's AssumeRoleWithSAML with ``sts`` inside the block (use under mock_aws);
     IAM calls meet IAM's checks on their way to moto.
 
+    The switch is process-wide, like ``mock_aws`` itself: every thread's calls go to the
+    innermost active block's ``sts``.
+
     The hook is registered on botocore's built-in handlers, so clients made inside the block
     (and any made before it, after :func:`install`) are covered.
     """
