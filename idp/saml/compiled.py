@@ -34,6 +34,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -375,6 +376,16 @@ _compiled: dict[tuple[object, ...], _Compiled | str | None] = {}
 """Shapes, first in first out: compiled; ``_SEEN_ONCE``; ``None`` for the tree path's."""
 _SEEN_ONCE = "seen once"
 _compiling = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A fork while another thread compiles would leave the child a lock nobody releases
+    # (gunicorn forks its workers from a process that may have issued responses).
+    global _compiling  # noqa: PLW0603
+    _compiling = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def _write(compiled: _Compiled, values: _Values, signing: SigningConfig) -> bytes:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
@@ -422,3 +425,31 @@ def test_same_result_as_the_tree_path_for_any_field_values(
 ) -> None:
     signing = SigningConfig(key=idp_key, target=SignTarget.BOTH)
     assert_same(dataclasses.replace(assertion, **wrong), response, signing)
+
+
+def test_a_fork_while_a_thread_compiles_leaves_the_child_a_working_lock(
+    now: dt.datetime, idp_key: KeyPair
+) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def compiling() -> None:
+        with compiled._compiling:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=compiling)
+    thread.start()
+    assert held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: without a fresh lock, compiling would wait forever
+        signal.alarm(10)
+        try:
+            for _ in range(2):
+                compiled.signed_response(*specs(now), SigningConfig(key=idp_key))
+            os._exit(0 if compiled.compiled_shapes() == 1 else 1)
+        except BaseException:
+            os._exit(2)
+    release.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
