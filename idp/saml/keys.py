@@ -24,6 +24,21 @@ class KeyPair:
     """The PEM certificate published in metadata and KeyInfo."""
     name: str = "signing"
     """A label for messages and metadata (e.g. the file name)."""
+    parsed_key: rsa.RSAPrivateKey | None = field(default=None, repr=False, compare=False)
+    """The key already parsed (and checked) at load time; parsed from ``key_pem`` when None."""
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the parsed key and certificate (they do not pickle; they are parsed
+        again from the PEM on the other side, e.g. a process pool that spawns)."""
+        state = dict(self.__dict__)
+        state.pop("private_key", None)  # cached_property values
+        state.pop("certificate", None)
+        state["parsed_key"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore a pickled key pair (frozen: its attributes are set directly)."""
+        self.__dict__.update(state)
 
     @cached_property
     def certificate(self) -> x509.Certificate:
@@ -38,7 +53,9 @@ class KeyPair:
 
     @cached_property
     def private_key(self) -> rsa.RSAPrivateKey:
-        """Return the parsed private key (parsing costs about as much as one signature)."""
+        """Return the parsed private key (parsing and checking it costs about 100 signatures)."""
+        if self.parsed_key is not None:
+            return self.parsed_key
         key = serialization.load_pem_private_key(self.key_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101 - enforced in load_key_pair
         return key
@@ -93,7 +110,10 @@ def key_pair_from_pem(
         serialization.NoEncryption(),
     )
     return KeyPair(
-        key_pem=plain_pem, cert_pem=certificate.public_bytes(serialization.Encoding.PEM), name=name
+        key_pem=plain_pem,
+        cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
+        name=name,
+        parsed_key=private_key,
     )
 
 

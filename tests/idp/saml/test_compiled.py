@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import pickle
 import signal
 import threading
 from collections.abc import Callable
@@ -453,3 +454,11 @@ def test_a_fork_while_a_thread_compiles_leaves_the_child_a_working_lock(
     thread.join()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_key_pair_pickles_and_signs_the_same_after(now: dt.datetime, idp_key: KeyPair) -> None:
+    # The parsed key (kept from load time) does not pickle; a spawned worker parses the PEM.
+    copied = pickle.loads(pickle.dumps(idp_key))  # noqa: S301 - our own bytes
+    assert copied == idp_key
+    assert copied.parsed_key is None and copied.private_key.key_size == 2048
+    assert_same(*specs(now), SigningConfig(key=copied))  # compiled, then from the templates
