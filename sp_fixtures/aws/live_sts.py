@@ -343,6 +343,11 @@ class LiveSts:
             return self.strict.judge(request, now=now)
         except _TRANSPORT_ERRORS as exc:
             raise AwsUnreachableError(f"could not reach IAM to judge the request: {exc}") from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise IamReadError(
+                "no AWS credentials: live mode reads the SAML provider and roles from IAM, so it "
+                "needs the sandbox account's (--profile, AWS_PROFILE or AWS_* variables)"
+            ) from exc
         except (
             botocore.exceptions.ClientError,
             botocore.exceptions.BotoCoreError,

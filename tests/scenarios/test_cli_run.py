@@ -84,3 +84,24 @@ def test_report_in_a_ci_log_names_the_expectation_and_keeps_failures_whole() -> 
     assert lines[start].startswith("  ✗ bob [roles] missing role")
     assert lines[start].endswith("request had 'https://signin.aws.amazon.com/saml')")
     assert lines[start + 1] == "1 passed, 1 failed"
+
+
+def test_live_mode_without_credentials_says_what_it_needs(tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "examples" / "single-account.yaml")
+    env = {
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_SESSION_TOKEN": None,
+        "AWS_PROFILE": None,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = CliRunner(env=env).invoke(
+        main, ["run", "--aws", "live", "--endpoint-url", "http://127.0.0.1:9", scenario]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: no AWS credentials: live mode reads the SAML provider and roles from IAM, so it "
+        "needs the sandbox account's (--profile, AWS_PROFILE or AWS_* variables)"
+    )
