@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from idp.directory import UnknownUserError
 from idp.provider import IdentityProvider, RoleNotGrantedError
+from idp.saml import compiled
 from idp.saml.constants import AWS_SIGNIN_URL, NSMAP
 from idp.saml.encryption import decrypt_assertion
 from idp.saml.keys import KeyPair
@@ -195,11 +196,14 @@ def test_encrypted_assertion_for_an_sp(tmp_path: Path, sp_key: KeyPair, algorith
 def test_pysaml2_sp_accepts_the_response(tmp_path: Path, sign: str) -> None:
     config = write_config(tmp_path, signing_extra=f"    sign: {sign}")
     provider = IdentityProvider.from_file(config)
-    issued = provider.issue("alice")
-    identity = pysaml2_sp_accepts(
-        issued.saml_response, provider.metadata(), entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL
-    )
-    assert identity["https://aws.amazon.com/SAML/Attributes/Role"] == [f"{ADMIN},{PROVIDER}"]
+    # The first two responses of a shape are built as trees, later ones from compiled templates.
+    for _ in range(3):
+        issued = provider.issue("alice")
+        identity = pysaml2_sp_accepts(
+            issued.saml_response, provider.metadata(), entity_id=AWS_SIGNIN_URL, acs=AWS_SIGNIN_URL
+        )
+        assert identity["https://aws.amazon.com/SAML/Attributes/Role"] == [f"{ADMIN},{PROVIDER}"]
+    assert compiled.compiled_shapes() >= 1
 
 
 @needs_xmlsec1
